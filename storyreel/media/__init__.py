@@ -1,0 +1,1 @@
+"""Media: FFmpeg (locate, run, probe, assemble), narration timelines, job folders."""
