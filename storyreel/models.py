@@ -168,6 +168,8 @@ class Job:
     subtitles_path: str | None = None
     output_path: str | None = None
     error: str | None = None
+    music_path: str | None = None
+    burn_subtitles: bool = False
 
     @property
     def duration(self) -> float:
@@ -192,6 +194,8 @@ class Job:
             "subtitles_path": self.subtitles_path,
             "output_path": self.output_path,
             "error": self.error,
+            "music_path": self.music_path,
+            "burn_subtitles": self.burn_subtitles,
         }
 
     @classmethod

@@ -70,13 +70,16 @@ def run_ffmpeg(
     stdin: IO[bytes] | None = None,
     timeout: float | None = 3600,
     what: str = "ffmpeg",
+    cwd: str | os.PathLike | None = None,
 ) -> None:
     """Run FFmpeg with ``args`` (inputs, filters, output); raise ``MediaError`` on failure."""
     exe = ffmpeg_binary(binary)
     cmd = [exe, *_BASE_ARGS, *map(str, args)]
     started = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, stdin=stdin or subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        proc = subprocess.run(
+            cmd, stdin=stdin or subprocess.DEVNULL, capture_output=True, timeout=timeout, cwd=cwd
+        )
     except subprocess.TimeoutExpired as exc:
         raise MediaError(f"{what}: ffmpeg timed out after {timeout}s") from exc
     except OSError as exc:
@@ -108,6 +111,7 @@ def finish(proc: subprocess.Popen, *, what: str = "ffmpeg", timeout: float = 600
             proc.stdin.close()
     except BrokenPipeError:
         pass
+    proc.stdin = None  # closed above; communicate() must not flush it again
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:

@@ -10,6 +10,7 @@ provider); the pipeline's scheduler is the one layer that retries a failed segme
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -80,3 +81,14 @@ class Transcriber(Protocol):
     name: str
 
     def transcribe(self, audio_path: Path, *, language: str | None = None) -> Transcript: ...
+
+
+@dataclass
+class Providers:
+    """The provider chosen for each capability (built by ``factory.build_providers``)."""
+
+    script: ScriptWriter
+    pictures: PictureMaker
+    motion: Animator
+    speech: Narrator
+    transcriber: Transcriber | None = None

@@ -1,0 +1,283 @@
+"""The command line (R33): ``storyreel make "prompt"`` makes a video on this machine.
+
+A thin shell: it validates the input, builds the settings, the providers and the
+pipeline, and answers the three approvals in the terminal (or ``--yes``). Every
+failure ends as one line on stderr and a non-zero exit: 2 for bad input or
+configuration, 1 for a failed or cancelled job, 130 for Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from .errors import ConfigError, InputError, JobCancelled, MediaError, PermanentError, StoryReelError
+from .log import configure_logging
+from .media.ffmpeg import ffmpeg_binary
+from .media.files import FileManager, atomic_path
+from .media.probe import probe
+from .messages import message, message_for
+from .models import Job
+from .pipeline.approvals import AutoApprove, Preview
+from .pipeline.stages import Outcome, Pipeline
+from .settings import Settings
+
+EXIT_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+class _Fail(Exception):
+    def __init__(self, text: str, code: int) -> None:
+        super().__init__(text)
+        self.text, self.exit_code = text, code
+
+
+def _fail(error: BaseException) -> _Fail:
+    code = EXIT_INPUT if isinstance(error, (InputError, ConfigError)) else EXIT_FAILED
+    return _Fail(message_for(error, "en"), code)
+
+
+class TerminalGate:
+    """Asks the three approvals on the terminal; end of input counts as "no"."""
+
+    def __init__(self, files: FileManager, progress: "BarProgress", assume_yes: bool = False) -> None:
+        self.files, self.progress, self.assume_yes = files, progress, assume_yes
+
+    def ask(self, job: Job, preview: Preview) -> bool:
+        out = sys.stderr
+        self.progress.close()  # the question goes below a finished bar, not inside it
+        if preview.kind == "script":
+            script = preview.script
+            click.echo(f"\nScript ({script.language}{', draft' if script.draft else ''}): {script.title}", err=True)
+            for seg in script.segments:
+                click.echo(f"  [{_clock(seg.start)}–{_clock(seg.end)}] {seg.text or '(pause)'}", err=True)
+            for note in script.warnings:
+                click.echo(f"  note: {note}", err=True)
+            question = "Approve the script?"
+        elif preview.kind == "pictures":
+            from .providers.local.pictures import contact_sheet
+
+            sheet = contact_sheet(preview.files, self.files.path(job.job_id, "preview_pictures.png"))
+            click.echo(f"\nFirst {len(preview.files)} pictures: {sheet}", err=True)
+            question = "Approve the pictures?"
+        else:
+            click.echo(f"\nFirst {len(preview.files)} clips:", err=True)
+            for path in preview.files:
+                click.echo(f"  {path}", err=True)
+            question = "Approve the clips?"
+        out.flush()
+        if self.assume_yes:
+            return True
+        try:
+            return click.confirm(question, default=False, err=True)
+        except click.Abort:
+            return False
+
+
+class BarProgress:
+    """One tqdm bar per stage on stderr."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm | None = None
+        self._lock = threading.Lock()
+
+    def stage(self, job: Job, stage: str, total: int) -> None:
+        with self._lock:
+            self._close()
+            self._bar = tqdm(total=total, desc=f"{stage:<10}", unit="seg", file=sys.stderr,
+                             leave=True, dynamic_ncols=True, mininterval=0.2)
+
+    def advance(self, job: Job, stage: str, done: int, total: int) -> None:
+        with self._lock:
+            if self._bar is not None:
+                self._bar.n = done
+                self._bar.refresh()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]).upper() or "settings"
+        raise _Fail(f"invalid setting {name}: {first['msg']}", EXIT_INPUT) from None
+
+
+def _check_output(out: Path) -> Path:
+    out = out.expanduser()
+    if out.suffix.lower() != ".mp4":
+        raise _Fail(message("output_unwritable", path=out, reason="the file name must end in .mp4"), EXIT_INPUT)
+    if out.is_dir():
+        raise _Fail(message("output_unwritable", path=out, reason="it is a folder"), EXIT_INPUT)
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise _Fail(message("output_unwritable", path=out, reason="its folder does not exist"), EXIT_INPUT)
+    try:  # a real write beside the target: permission bits alone mislead (root, read-only mounts)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".storyreel-probe-"):
+            pass
+    except OSError as exc:
+        raise _Fail(message("output_unwritable", path=out, reason=exc.strerror or "cannot write"), EXIT_INPUT) from None
+    if out.exists() and not os.access(out, os.W_OK):
+        raise _Fail(message("output_unwritable", path=out, reason="permission denied"), EXIT_INPUT)
+    return out
+
+
+def _read_script(path: Path) -> str:
+    try:
+        text = path.expanduser().read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise _Fail(message("script_unreadable", reason="it is not UTF-8 text"), EXIT_INPUT) from None
+    except OSError as exc:
+        raise _Fail(message("script_unreadable", reason=exc.strerror or type(exc).__name__), EXIT_INPUT) from None
+    if not text.strip():
+        raise _Fail(message("script_empty"), EXIT_INPUT)
+    return text
+
+
+def _check_music(path: Path) -> Path:
+    try:
+        info = probe(path.expanduser())
+    except (MediaError, OSError) as exc:
+        reason = "not an audio file" if isinstance(exc, MediaError) else (exc.strerror or "cannot open")
+        raise _Fail(message("music_unreadable", reason=reason), EXIT_INPUT) from None
+    if not info.has_audio:
+        raise _Fail(message("music_unreadable", reason="it has no audio"), EXIT_INPUT)
+    return path.expanduser().resolve()
+
+
+def _deliver_to(out: Path):
+    def deliver(job: Job, outcome: Outcome) -> None:
+        with atomic_path(out) as tmp:
+            shutil.copyfile(outcome.video, tmp)
+        if outcome.subtitles is not None:
+            with atomic_path(out.with_suffix(".srt")) as tmp:
+                shutil.copyfile(outcome.subtitles, tmp)
+
+    return deliver
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="storyreel")
+def main() -> None:
+    """StoryReel: a prompt becomes a narrated video."""
+
+
+@main.command()
+@click.argument("prompt", required=False, default="")
+@click.option("--yes", "-y", is_flag=True, help="Approve the script, pictures and clips without asking.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), help="Where to write the video (.mp4).")
+@click.option("--segments", type=click.IntRange(1, 500), help="Number of segments (default 48).")
+@click.option("--seconds", type=click.FloatRange(0.5, 60), help="Seconds per segment (default 5).")
+@click.option("--script", "script_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Use this script (UTF-8 text) instead of writing one.")
+@click.option("--lang", type=click.Choice(["ru", "en"]), help="Language of the script and narration.")
+@click.option("--aspect", type=click.Choice(["16:9", "9:16", "1:1"]), help="Shape of the video.")
+@click.option("--resolution", type=click.IntRange(90, 2160), help="Short side in pixels (720 → 1280×720).")
+@click.option("--music", type=click.Path(path_type=Path, dir_okay=False), help="Background music, ducked under the voice.")
+@click.option("--subtitles", is_flag=True, default=None, help="Burn subtitles into the picture (an .srt is always written).")
+@click.option("--verbose", "-v", is_flag=True, help="Log every step to stderr.")
+def make(prompt, yes, out, segments, seconds, script_file, lang, aspect, resolution, music, subtitles, verbose):
+    """Make a video from PROMPT (or from --script FILE)."""
+    started = time.perf_counter()
+    try:
+        code = _make(prompt, yes, out, segments, seconds, script_file, lang, aspect, resolution, music,
+                     subtitles, verbose, started)
+    except _Fail as fail:
+        click.echo(f"storyreel: {fail.text}", err=True)
+        sys.exit(fail.exit_code)
+    sys.exit(code)
+
+
+def _make(prompt, yes, out, segments, seconds, script_file, lang, aspect, resolution, music, subtitles,
+          verbose, started) -> int:
+    settings = _settings(segment_count=segments, segment_seconds=seconds, aspect=aspect,
+                         video_short_side=resolution, burn_subtitles=subtitles)
+    configure_logging(settings.log_format, settings.log_level if verbose else "WARNING")
+    # everything is checked before a job folder exists, so bad input leaves nothing behind
+    script_text = _read_script(script_file) if script_file else None
+    if not prompt.strip() and script_text:
+        prompt = " ".join(script_text.split()[:12])
+    out_path = _check_output(out) if out else None
+    music_path = _check_music(music) if music else None
+    try:
+        ffmpeg_binary(settings.ffmpeg_binary)
+    except MediaError as exc:
+        raise _Fail(message_for(exc), EXIT_INPUT) from None
+
+    from .lang import detect_language
+    from .providers.factory import build_providers
+
+    files = FileManager(settings.work_dir)
+    progress = BarProgress()
+    interrupted = threading.Event()
+    pipeline = Pipeline(settings, build_providers(settings), files=files,
+                        gate=TerminalGate(files, progress, assume_yes=yes), progress=progress,
+                        cancelled=interrupted.is_set)
+    try:
+        language = lang or detect_language(script_text or prompt, settings.default_language)
+        job = pipeline.new_job(prompt, language=language,
+                               music_path=str(music_path) if music_path else None)
+    except StoryReelError as exc:
+        raise _fail(exc) from None
+    out_path = out_path or _check_output(Path(f"storyreel-{job.job_id[:8]}.mp4"))
+    try:
+        outcome = pipeline.run(job, _deliver_to(out_path), script_text=script_text)
+    except KeyboardInterrupt:
+        interrupted.set()
+        progress.close()
+        click.echo("storyreel: interrupted; the job's files were deleted.", err=True)
+        return EXIT_INTERRUPTED
+    except JobCancelled:
+        progress.close()
+        click.echo(f"storyreel: {message('cancelled')}", err=True)
+        return EXIT_FAILED
+    except StoryReelError as exc:
+        progress.close()
+        raise _fail(exc) from None
+    progress.close()
+    wall = time.perf_counter() - started
+    click.echo(
+        f"\nVideo:     {out_path.resolve()}\n"
+        f"Subtitles: {out_path.with_suffix('.srt').resolve()}\n"
+        f"Duration:  {outcome.duration:.1f} s   Size: {outcome.size / 1_048_576:.1f} MB   "
+        f"Wall time: {wall:.1f} s",
+        err=True,
+    )
+    click.echo(str(out_path.resolve()))
+    return 0
+
+
+@main.command()
+@click.option("--max-age-hours", type=float, help="Delete job folders older than this (default: the setting).")
+def cleanup(max_age_hours):
+    """Delete job folders left behind by crashed runs (R16)."""
+    settings = _settings()
+    age = (max_age_hours if max_age_hours is not None else settings.job_max_age_hours) * 3600
+    removed = FileManager(settings.work_dir).cleanup_old(age)
+    click.echo(f"deleted {len(removed)} job folder(s)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,144 @@
+"""The one dictionary of human messages for failures (R21), in Russian and English.
+
+An error's ``code`` picks the message; its detail never reaches the user.
+"""
+
+from __future__ import annotations
+
+from .errors import StoryReelError
+
+ERROR_MESSAGES: dict[str, dict[str, str]] = {
+    "internal": {
+        "en": "Something went wrong on our side. Please try again later.",
+        "ru": "Что-то пошло не так на нашей стороне. Попробуйте позже.",
+    },
+    "temporary": {
+        "en": "A service we rely on is busy right now. Please try again in a few minutes.",
+        "ru": "Один из сервисов сейчас перегружен. Попробуйте через несколько минут.",
+    },
+    "provider_unavailable": {
+        "en": "The image or voice service did not answer in time. Please try again later.",
+        "ru": "Сервис генерации не ответил вовремя. Попробуйте позже.",
+    },
+    "failed": {
+        "en": "The video could not be made.",
+        "ru": "Не удалось сделать видео.",
+    },
+    "bad_input": {
+        "en": "That input cannot be used.",
+        "ru": "Эти данные нельзя использовать.",
+    },
+    "empty_prompt": {
+        "en": "The prompt is empty: describe the video you want in a sentence or two.",
+        "ru": "Запрос пустой: опишите видео одним-двумя предложениями.",
+    },
+    "prompt_too_long": {
+        "en": "The prompt is too long ({limit} characters at most). Please shorten it.",
+        "ru": "Запрос слишком длинный (не больше {limit} символов). Сократите его, пожалуйста.",
+    },
+    "script_unreadable": {
+        "en": "The script file cannot be read: {reason}.",
+        "ru": "Не удалось прочитать файл сценария: {reason}.",
+    },
+    "script_empty": {
+        "en": "The script file is empty.",
+        "ru": "Файл сценария пустой.",
+    },
+    "output_unwritable": {
+        "en": "The video cannot be written to {path}: {reason}.",
+        "ru": "Не удаётся записать видео в {path}: {reason}.",
+    },
+    "music_unreadable": {
+        "en": "The music file cannot be used: {reason}.",
+        "ru": "Не удалось использовать файл музыки: {reason}.",
+    },
+    "bad_job_id": {
+        "en": "That job does not exist.",
+        "ru": "Такой задачи нет.",
+    },
+    "language_not_available_offline": {
+        "en": "That language is not available offline; set an OpenAI key to use it.",
+        "ru": "Этот язык недоступен в офлайн-режиме; для него нужен ключ OpenAI.",
+    },
+    "not_available_offline": {
+        "en": "This is not available offline.",
+        "ru": "Это недоступно в офлайн-режиме.",
+    },
+    "audio_unreadable": {
+        "en": "The voice message cannot be read. Please record it again.",
+        "ru": "Не удалось прочитать голосовое сообщение. Запишите его ещё раз.",
+    },
+    "transcription_empty": {
+        "en": "I could not make out any words. Please speak clearly or send text.",
+        "ru": "Не удалось разобрать слова. Говорите чётче или напишите текстом.",
+    },
+    "provider_rejected": {
+        "en": "The generation service refused this request. Please rephrase the prompt.",
+        "ru": "Сервис генерации отклонил запрос. Попробуйте сформулировать иначе.",
+    },
+    "media_failed": {
+        "en": "Putting the video together failed.",
+        "ru": "Не удалось собрать видео.",
+    },
+    "media_unreadable": {
+        "en": "A media file could not be read.",
+        "ru": "Не удалось прочитать медиафайл.",
+    },
+    "ffmpeg_missing": {
+        "en": "FFmpeg cannot be run: set FFMPEG_BINARY or reinstall StoryReel.",
+        "ru": "Не удаётся запустить FFmpeg: задайте FFMPEG_BINARY или переустановите StoryReel.",
+    },
+    "video_too_long": {
+        "en": "This video is too long to fit the upload limit at a watchable quality.",
+        "ru": "Видео слишком длинное, чтобы уложиться в лимит размера с приемлемым качеством.",
+    },
+    "video_too_large": {
+        "en": "The finished video came out over the upload limit.",
+        "ru": "Готовое видео получилось больше допустимого размера.",
+    },
+    "config": {
+        "en": "StoryReel is not configured correctly: {reason}.",
+        "ru": "StoryReel настроен неверно: {reason}.",
+    },
+    "espeak_unavailable": {
+        "en": "The offline voice cannot start on this machine; reinstall StoryReel or set an OpenAI key.",
+        "ru": "Офлайн-голос не запускается на этой машине; переустановите StoryReel или задайте ключ OpenAI.",
+    },
+    "pocketsphinx_unavailable": {
+        "en": "Offline speech recognition cannot start on this machine; please send text instead.",
+        "ru": "Офлайн-распознавание речи не запускается на этой машине; пришлите текст.",
+    },
+    "narration_too_long": {
+        "en": "A piece of the script is too long to narrate in one go.",
+        "ru": "Фрагмент сценария слишком длинный для озвучки.",
+    },
+    "picture_failed": {
+        "en": "A picture could not be made.",
+        "ru": "Не удалось сделать картинку.",
+    },
+    "font_missing": {
+        "en": "The font StoryReel draws text with is missing; reinstall StoryReel.",
+        "ru": "Не найден шрифт для надписей; переустановите StoryReel.",
+    },
+    "cancelled": {
+        "en": "Cancelled. The job's files were deleted.",
+        "ru": "Отменено. Файлы задачи удалены.",
+    },
+}
+
+
+def message(code: str, language: str = "en", **params: object) -> str:
+    """The message for ``code`` in ``language`` (English if missing), filled with ``params``."""
+    table = ERROR_MESSAGES.get(code) or ERROR_MESSAGES["internal"]
+    text = table.get(language) or table["en"]
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError):
+        return (ERROR_MESSAGES.get(code.split("_")[0]) or ERROR_MESSAGES["failed"]).get(language, text)
+
+
+def message_for(error: BaseException, language: str = "en") -> str:
+    """The human message for any exception: ours by code, anything else as 'internal'."""
+    if isinstance(error, StoryReelError):
+        return message(error.code, language, **{k: v for k, v in error.context.items()})
+    return message("internal", language)

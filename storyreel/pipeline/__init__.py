@@ -1,0 +1,1 @@
+"""The domain: stages and their order. Nothing here imports telegram, flask or celery."""

@@ -1,0 +1,1 @@
+"""Offline providers: everything StoryReel can make without a network or an API key."""

@@ -1,0 +1,222 @@
+"""Offline narration: eSpeak NG driven in-process through ctypes.
+
+The library and its voice data come from the ``espeakng-loader`` wheel, so nothing is
+looked up on the system and nothing is downloaded. libespeak-ng keeps one global state
+per process and is not thread-safe: it is initialised lazily, once per process (again
+in a forked child), and every synthesis holds ``_lock``. Synthesis takes a few
+milliseconds per sentence, so serialising it costs little.
+
+Retries: none here. A failure is permanent (``NotAvailableOffline`` when the library or
+a voice is missing, ``MediaError`` when synthesis or writing fails).
+"""
+
+from __future__ import annotations
+
+import array
+import ctypes
+import os
+import sys
+import threading
+import time
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from ...errors import ConfigError, InputError, MediaError, NotAvailableOffline
+from ...media.files import atomic_path
+
+log = structlog.get_logger(__name__)
+
+# espeak_lib.h constants
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_DONT_EXIT = 0x8000
+_PARAM_RATE, _PARAM_PITCH = 1, 3
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_EE_OK = 0
+_BUFFER_MS = 500  # audio per callback: fewer, larger callbacks into Python
+
+#: the voice used for a language code when it is not itself the voice's name
+_VOICES = {"en": "en-us", "en-gb": "en", "ru": "ru"}
+_SILENCE_SECONDS = 0.1
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
+
+_lock = threading.Lock()
+_chunks: list[bytes] = []  # filled by the callback while ``_lock`` is held
+
+
+@dataclass
+class _Engine:
+    lib: ctypes.CDLL
+    data_path: str
+    sample_rate: int
+    pid: int
+    voice: str | None = None
+
+
+_engine: _Engine | None = None
+
+
+@_SynthCallback
+def _on_audio(wav, count, _events):  # called by espeak_Synth, in the calling thread
+    if wav and count > 0:
+        _chunks.append(ctypes.string_at(wav, count * 2))
+    return 0  # 0 = go on
+
+
+def _after_fork_in_child() -> None:
+    # another thread may have held the lock at fork time; the child starts with a free one
+    global _lock
+    _lock = threading.Lock()
+    _chunks.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class EspeakNarrator:
+    """``Narrator`` speaking with eSpeak NG, offline; writes 16-bit mono WAV at 22050 Hz.
+
+    ``rate_wpm`` is the speaking rate in words per minute (80–450); ``pitch`` is
+    eSpeak's 0–100 scale (None: the voice's default, 50). "ru" and "en" are always
+    available; any other code is tried as an eSpeak voice name, then by its primary
+    subtag ("pt-BR" → "pt"). Empty or blank text gives a short silent file.
+    """
+
+    name = "espeak"
+    max_chars = 4000
+
+    def __init__(self, rate_wpm: int = 165, pitch: int | None = None) -> None:
+        if not 80 <= rate_wpm <= 450:
+            raise ConfigError(f"espeak rate_wpm must be 80..450, got {rate_wpm}")
+        if pitch is not None and not 0 <= pitch <= 100:
+            raise ConfigError(f"espeak pitch must be 0..100, got {pitch}")
+        self.rate_wpm = rate_wpm
+        self.pitch = 50 if pitch is None else pitch
+
+    def speak(self, text: str, out_path: Path, *, language: str) -> Path:
+        """Speak ``text`` in ``language`` into a WAV file at ``out_path`` (written atomically)."""
+        if len(text) > self.max_chars:
+            raise InputError(f"{len(text)} chars > max_chars {self.max_chars}", code="narration_too_long")
+        started = time.perf_counter()
+        with _lock:
+            engine = _engine_for_this_process()
+            voice = _select_voice(engine, language)
+            pcm = self._synthesize(engine, text) if text.strip() else b""
+            sample_rate = engine.sample_rate
+        if not pcm:  # blank text (a pause) or text espeak has nothing to say for
+            pcm = bytes(2 * int(sample_rate * _SILENCE_SECONDS))
+        out_path = Path(out_path)
+        _write_wav(out_path, pcm, sample_rate)
+        log.debug(
+            "narration_done",
+            provider=self.name,
+            language=language,
+            voice=voice,
+            chars=len(text),
+            audio_seconds=round(len(pcm) / 2 / sample_rate, 2),
+            duration_ms=round((time.perf_counter() - started) * 1000),
+        )
+        return out_path
+
+    def _synthesize(self, engine: _Engine, text: str) -> bytes:
+        lib = engine.lib
+        lib.espeak_SetParameter(_PARAM_RATE, self.rate_wpm, 0)
+        lib.espeak_SetParameter(_PARAM_PITCH, self.pitch, 0)
+        data = text.replace("\0", " ").encode("utf-8", "replace")
+        _chunks.clear()
+        try:
+            status = lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            if status == _EE_OK:
+                status = lib.espeak_Synchronize()
+            pcm = b"".join(_chunks)
+        except (ctypes.ArgumentError, OSError) as exc:
+            raise MediaError(f"espeak_Synth failed: {exc}") from exc
+        finally:
+            _chunks.clear()
+        if status != _EE_OK:
+            raise MediaError(f"espeak_Synth returned {status}")
+        return pcm
+
+
+def _engine_for_this_process() -> _Engine:
+    """The initialised library for this process; call with ``_lock`` held."""
+    global _engine
+    if _engine is not None and _engine.pid == os.getpid():
+        return _engine
+    started = time.perf_counter()
+    if _engine is not None:  # a forked child: drop the parent's copy of the state
+        _engine.lib.espeak_Terminate()
+    lib, data_path = (_engine.lib, _engine.data_path) if _engine else _load_library()
+    _engine = None
+    sample_rate = lib.espeak_Initialize(
+        _AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, data_path.encode(), _INITIALIZE_DONT_EXIT
+    )
+    if sample_rate <= 0:
+        raise NotAvailableOffline(f"espeak_Initialize returned {sample_rate}", code="espeak_unavailable")
+    lib.espeak_SetSynthCallback(_on_audio)
+    _engine = _Engine(lib, data_path, sample_rate, os.getpid())
+    log.info("espeak_initialised", sample_rate=sample_rate,
+             duration_ms=round((time.perf_counter() - started) * 1000))
+    return _engine
+
+
+def _load_library() -> tuple[ctypes.CDLL, str]:
+    """libespeak-ng and its data folder, from the ``espeakng-loader`` wheel."""
+    try:
+        import espeakng_loader
+
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        data_path = espeakng_loader.get_data_path()
+    except (ImportError, OSError, RuntimeError) as exc:
+        raise NotAvailableOffline(f"libespeak-ng cannot load: {exc}", code="espeak_unavailable") from exc
+    c_int, c_uint = ctypes.c_int, ctypes.c_uint
+    lib.espeak_Initialize.argtypes = [c_int, c_int, ctypes.c_char_p, c_int]
+    lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
+    lib.espeak_SetSynthCallback.restype = None
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_SetParameter.argtypes = [c_int, c_int, c_int]
+    lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, c_uint, c_int, c_uint, c_uint,
+                                 ctypes.POINTER(c_uint), ctypes.c_void_p]
+    for fn in (lib.espeak_Initialize, lib.espeak_SetVoiceByName, lib.espeak_SetParameter,
+               lib.espeak_Synth, lib.espeak_Synchronize, lib.espeak_Terminate):
+        fn.restype = c_int
+    return lib, data_path
+
+
+def _select_voice(engine: _Engine, language: str) -> str:
+    """Make the voice for ``language`` current (call with ``_lock`` held); return its name."""
+    code = (language or "").strip().lower().replace("_", "-")
+    primary = code.split("-")[0]
+    for name in dict.fromkeys((_VOICES.get(code, code), _VOICES.get(primary, primary))):
+        if not name or not name.isascii():
+            continue
+        if name == engine.voice:
+            return name
+        if engine.lib.espeak_SetVoiceByName(name.encode("ascii")) == _EE_OK:
+            engine.voice = name
+            return name
+        engine.voice = None  # do not trust what a failed call left behind
+    raise NotAvailableOffline(
+        f"espeak has no voice for {language!r}", code="language_not_available_offline", language=language
+    )
+
+
+def _write_wav(out_path: Path, pcm: bytes, sample_rate: int) -> None:
+    if sys.byteorder == "big":  # espeak gives native-endian samples; WAV is little-endian
+        samples = array.array("h", pcm)
+        samples.byteswap()
+        pcm = samples.tobytes()
+    try:
+        with atomic_path(out_path) as tmp, wave.open(str(tmp), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(sample_rate)
+            wav.writeframes(pcm)
+    except OSError as exc:
+        raise MediaError(f"cannot write {out_path}: {exc}") from exc

@@ -1,0 +1,51 @@
+"""Shared test helpers: run the real CLI in a subprocess, read videos with PyAV."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from storyreel.media.probe import audio_samples, probe, video_frame_at
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def work_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+def run_cli(args: list[str], *, work_dir: Path, input: str | None = None, env: dict | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """``storyreel ARGS`` in a fresh process, with its own work folder and no .env."""
+    full_env = {k: v for k, v in os.environ.items() if k not in {"FFMPEG_BINARY"}}
+    full_env.update({"WORK_DIR": str(work_dir), "PYTHONUNBUFFERED": "1"})
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "storyreel.cli", *args],
+        input=input if input is not None else "",
+        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=work_dir.parent,
+    )
+
+
+def leftovers(work_dir: Path) -> list[Path]:
+    return sorted(work_dir.rglob("*")) if work_dir.exists() else []
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples)))) if samples.size else 0.0
+
+
+def segment_frames(path: Path, count: int, seconds: float) -> list[np.ndarray]:
+    """The frame in the middle of each segment."""
+    return [video_frame_at(path, (i + 0.5) * seconds).astype(np.int16) for i in range(count)]
+
+
+__all__ = ["run_cli", "leftovers", "rms", "segment_frames", "probe", "audio_samples", "ROOT"]

@@ -1,0 +1,51 @@
+"""The error tree pickles, and every code raised anywhere has a human message in ru and en."""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import pytest
+
+from storyreel import errors
+from storyreel.messages import ERROR_MESSAGES, message, message_for
+
+PACKAGE = Path(errors.__file__).parent
+
+
+@pytest.mark.parametrize("cls", [errors.StoryReelError, errors.TransientError, errors.ProviderUnavailable,
+                                 errors.PermanentError, errors.InputError, errors.MediaError,
+                                 errors.NotAvailableOffline, errors.JobCancelled])
+def test_errors_pickle_with_code_context_and_retry_after(cls):
+    kwargs = {"retry_after": 7.5} if issubclass(cls, errors.TransientError) else {}
+    err = cls("detail for the log", code="prompt_too_long", limit=2000, **kwargs)
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is cls
+    assert (back.detail, back.code, back.context) == ("detail for the log", "prompt_too_long", {"limit": 2000})
+    if kwargs:
+        assert back.retry_after == 7.5
+
+
+def test_transient_and_permanent_are_disjoint():
+    assert not issubclass(errors.TransientError, errors.PermanentError)
+    assert not issubclass(errors.PermanentError, errors.TransientError)
+
+
+def test_every_code_in_the_code_has_messages_in_both_languages():
+    codes = set()
+    for path in PACKAGE.rglob("*.py"):
+        codes |= set(re.findall(r'code\s*=\s*"([a-z_]+)"', path.read_text(encoding="utf-8")))
+    missing = sorted(c for c in codes if c not in ERROR_MESSAGES)
+    assert not missing, f"codes without a message: {missing}"
+    for code, table in ERROR_MESSAGES.items():
+        assert table.get("en") and table.get("ru"), code
+
+
+def test_message_never_shows_the_detail():
+    err = errors.MediaError("ffmpeg exited 1: /secret/path sk-abc", code="media_failed")
+    for lang in ("en", "ru"):
+        text = message_for(err, lang)
+        assert "secret" not in text and "sk-" not in text
+    assert message_for(ValueError("boom"), "ru") == message("internal", "ru")
+    assert "2000" in message("prompt_too_long", "ru", limit=2000)

@@ -1,0 +1,102 @@
+"""Whole offline jobs through the real CLI: a real video comes out, checked with PyAV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import audio_samples, leftovers, probe, rms, run_cli, segment_frames
+
+SMALL = ["--segments", "4", "--seconds", "1", "--resolution", "180"]
+
+
+def _check_video(path: Path, *, segments: int = 4, seconds: float = 1.0, size=(320, 180)):
+    info = probe(path)
+    assert info.video_codec == "h264" and info.pix_fmt == "yuv420p"
+    assert info.audio_codec == "aac"
+    assert (info.width, info.height) == size
+    assert abs(info.duration - segments * seconds) <= 0.1, info.duration
+    assert rms(audio_samples(path)) > 0.01, "the narration is silent"
+    frames = segment_frames(path, segments, seconds)
+    for a, b in zip(frames, frames[1:]):
+        assert np.abs(a - b).mean() > 10, "neighbouring segments show the same picture"
+    return info
+
+
+def test_english_prompt_makes_a_video(work_dir, tmp_path):
+    out = tmp_path / "coffee.mp4"
+    result = run_cli(["make", "a video about the history of coffee", "--yes", "--out", str(out), *SMALL],
+                     work_dir=work_dir)
+    assert result.returncode == 0, result.stderr
+    _check_video(out)
+    srt = out.with_suffix(".srt").read_text(encoding="utf-8")
+    assert "-->" in srt and "coffee" in srt.lower()
+    assert result.stdout.strip() == str(out.resolve())
+    assert "Wall time" in result.stderr
+    assert leftovers(work_dir) == [], "the job folder must be deleted after delivery"
+
+
+def test_russian_prompt_makes_a_russian_video(work_dir, tmp_path):
+    out = tmp_path / "kofe.mp4"
+    result = run_cli(["make", "Видео про историю кофе", "--yes", "--out", str(out),
+                      "--segments", "4", "--seconds", "2", "--resolution", "180"], work_dir=work_dir)
+    assert result.returncode == 0, result.stderr
+    _check_video(out, seconds=2.0)
+    srt = out.with_suffix(".srt").read_text(encoding="utf-8")
+    assert any("\u0400" <= ch <= "\u04ff" for ch in srt)
+    assert "Script (ru" in result.stderr
+    assert leftovers(work_dir) == []
+
+
+def test_script_file_is_used_word_for_word(work_dir, tmp_path):
+    script = tmp_path / "script.txt"
+    text = "Bees dance to share news. Their dance points to flowers. The hive listens. Honey follows."
+    script.write_text(text, encoding="utf-8")
+    out = tmp_path / "bees.mp4"
+    result = run_cli(["make", "--script", str(script), "--yes", "--out", str(out), *SMALL], work_dir=work_dir)
+    assert result.returncode == 0, result.stderr
+    _check_video(out)
+    cues = [line for line in out.with_suffix(".srt").read_text(encoding="utf-8").splitlines()
+            if line and "-->" not in line and not line.isdigit()]
+    assert " ".join(cues).split() == text.split()
+
+
+def test_portrait_with_subtitles_and_music(work_dir, tmp_path):
+    music = tmp_path / "music.wav"
+    from storyreel.media.narration import RATE, write_wav
+
+    t = np.arange(RATE * 2) / RATE
+    write_wav(0.3 * np.sin(2 * np.pi * 330 * t), music)
+    out = tmp_path / "short.mp4"
+    result = run_cli(["make", "a video about tides", "--yes", "--out", str(out), "--aspect", "9:16",
+                      "--subtitles", "--music", str(music), *SMALL], work_dir=work_dir)
+    assert result.returncode == 0, result.stderr
+    _check_video(out, size=(180, 320))
+
+
+@pytest.mark.parametrize("answers", ["n\n", "y\nn\n", "y\ny\nn\n"], ids=["script", "pictures", "clips"])
+def test_no_at_any_approval_cancels_and_deletes_everything(work_dir, tmp_path, answers):
+    out = tmp_path / "never.mp4"
+    result = run_cli(["make", "a video about rain", "--out", str(out), *SMALL], work_dir=work_dir, input=answers)
+    assert result.returncode == 1
+    assert "Cancelled" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and not out.with_suffix(".srt").exists()
+    assert leftovers(work_dir) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+
+
+def test_end_of_input_counts_as_no(work_dir, tmp_path):
+    result = run_cli(["make", "a video about snow", "--out", str(tmp_path / "x.mp4"), *SMALL], work_dir=work_dir)
+    assert result.returncode == 1 and leftovers(work_dir) == []
+
+
+def test_yes_at_every_approval_without_flag(work_dir, tmp_path):
+    out = tmp_path / "ok.mp4"
+    result = run_cli(["make", "a video about wind", "--out", str(out), *SMALL], work_dir=work_dir,
+                     input="y\ny\ny\n")
+    assert result.returncode == 0, result.stderr
+    assert "preview_pictures.png" in result.stderr
+    assert out.exists() and leftovers(work_dir) == []
