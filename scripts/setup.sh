@@ -8,9 +8,12 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-if [ "${1:-}" = "test" ]; then
-  .venv/bin/python -m pip install --quiet -e '.[test]'
-else
-  .venv/bin/python -m pip install --quiet -e .
+extra=""
+[ "${1:-}" = "test" ] && extra="[test]"
+# pip's own chatter goes to a log; it is shown only when the install fails
+if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".${extra}"; } \
+    > .venv/setup.log 2>&1; then
+  tail -n 40 .venv/setup.log >&2
+  echo "setup failed; the whole log is in .venv/setup.log" >&2
+  exit 1
 fi

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -17,10 +18,11 @@ import time
 from pathlib import Path
 
 import click
+import structlog
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from .errors import ConfigError, InputError, JobCancelled, MediaError, PermanentError, StoryReelError
+from .errors import ConfigError, InputError, JobCancelled, MediaError, NotAvailableOffline, StoryReelError
 from .log import configure_logging
 from .media.ffmpeg import ffmpeg_binary
 from .media.files import FileManager, atomic_path
@@ -41,7 +43,7 @@ class _Fail(Exception):
 
 
 def _fail(error: BaseException) -> _Fail:
-    code = EXIT_INPUT if isinstance(error, (InputError, ConfigError)) else EXIT_FAILED
+    code = EXIT_INPUT if isinstance(error, (InputError, ConfigError, NotAvailableOffline)) else EXIT_FAILED
     return _Fail(message_for(error, "en"), code)
 
 
@@ -62,6 +64,8 @@ class TerminalGate:
             for note in script.warnings:
                 click.echo(f"  note: {note}", err=True)
             question = "Approve the script?"
+        elif self.assume_yes:
+            return True  # nobody is looking: no contact sheet, no paths that are about to vanish
         elif preview.kind == "pictures":
             from .providers.local.pictures import contact_sheet
 
@@ -109,6 +113,10 @@ class BarProgress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _clock(seconds: float) -> str:
@@ -167,6 +175,18 @@ def _check_music(path: Path) -> Path:
     return path.expanduser().resolve()
 
 
+def _transcribe(providers, voice_file: Path, lang: str | None) -> tuple[str, str | None]:
+    """The voice note's words become the prompt; the user sees what was heard (R4)."""
+    if not voice_file.expanduser().is_file():
+        raise _Fail(message("audio_unreadable"), EXIT_INPUT)
+    try:
+        transcript = providers.transcriber.transcribe(voice_file.expanduser(), language=lang)
+    except StoryReelError as exc:
+        raise _fail(exc) from None
+    click.echo(f"I heard: {transcript.text}", err=True)
+    return transcript.text, lang or transcript.language
+
+
 def _deliver_to(out: Path):
     def deliver(job: Job, outcome: Outcome) -> None:
         with atomic_path(out) as tmp:
@@ -192,29 +212,40 @@ def main() -> None:
 @click.option("--seconds", type=click.FloatRange(0.5, 60), help="Seconds per segment (default 5).")
 @click.option("--script", "script_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Use this script (UTF-8 text) instead of writing one.")
+@click.option("--voice", "voice_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Use the words spoken in this audio file (e.g. a voice note) as the prompt.")
 @click.option("--lang", type=click.Choice(["ru", "en"]), help="Language of the script and narration.")
 @click.option("--aspect", type=click.Choice(["16:9", "9:16", "1:1"]), help="Shape of the video.")
 @click.option("--resolution", type=click.IntRange(90, 2160), help="Short side in pixels (720 → 1280×720).")
 @click.option("--music", type=click.Path(path_type=Path, dir_okay=False), help="Background music, ducked under the voice.")
 @click.option("--subtitles", is_flag=True, default=None, help="Burn subtitles into the picture (an .srt is always written).")
 @click.option("--verbose", "-v", is_flag=True, help="Log every step to stderr.")
-def make(prompt, yes, out, segments, seconds, script_file, lang, aspect, resolution, music, subtitles, verbose):
+def make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, aspect, resolution, music, subtitles,
+         verbose):
     """Make a video from PROMPT (or from --script FILE)."""
     started = time.perf_counter()
+    # SIGTERM (a closed terminal, `kill`, a supervisor) cleans up exactly like Ctrl-C
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        code = _make(prompt, yes, out, segments, seconds, script_file, lang, aspect, resolution, music,
-                     subtitles, verbose, started)
+        code = _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, aspect, resolution,
+                     music, subtitles, verbose, started)
     except _Fail as fail:
         click.echo(f"storyreel: {fail.text}", err=True)
         sys.exit(fail.exit_code)
+    except Exception:  # a bug of ours: the user gets one line, the log (-v) the traceback
+        structlog.get_logger(__name__).exception("unexpected_error")
+        click.echo(f"storyreel: {message('internal')}", err=True)
+        sys.exit(EXIT_FAILED)
     sys.exit(code)
 
 
-def _make(prompt, yes, out, segments, seconds, script_file, lang, aspect, resolution, music, subtitles,
-          verbose, started) -> int:
+def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, aspect, resolution, music,
+          subtitles, verbose, started) -> int:
     settings = _settings(segment_count=segments, segment_seconds=seconds, aspect=aspect,
                          video_short_side=resolution, burn_subtitles=subtitles)
-    configure_logging(settings.log_format, settings.log_level if verbose else "WARNING")
+    # the terminal shows the user's view (questions, bars, one-line errors); the event log
+    # is for -v, so a failure never prints both a log record and its message
+    configure_logging(settings.log_format, settings.log_level if verbose else "CRITICAL")
     # everything is checked before a job folder exists, so bad input leaves nothing behind
     script_text = _read_script(script_file) if script_file else None
     if not prompt.strip() and script_text:
@@ -229,10 +260,13 @@ def _make(prompt, yes, out, segments, seconds, script_file, lang, aspect, resolu
     from .lang import detect_language
     from .providers.factory import build_providers
 
+    providers = build_providers(settings)
+    if voice_file is not None:
+        prompt, lang = _transcribe(providers, voice_file, lang)
     files = FileManager(settings.work_dir)
     progress = BarProgress()
     interrupted = threading.Event()
-    pipeline = Pipeline(settings, build_providers(settings), files=files,
+    pipeline = Pipeline(settings, providers, files=files,
                         gate=TerminalGate(files, progress, assume_yes=yes), progress=progress,
                         cancelled=interrupted.is_set)
     try:

@@ -127,7 +127,7 @@ ERROR_MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-def message(code: str, language: str = "en", **params: object) -> str:
+def message(code: str, language: str = "en", /, **params: object) -> str:
     """The message for ``code`` in ``language`` (English if missing), filled with ``params``."""
     table = ERROR_MESSAGES.get(code) or ERROR_MESSAGES["internal"]
     text = table.get(language) or table["en"]
@@ -140,5 +140,5 @@ def message(code: str, language: str = "en", **params: object) -> str:
 def message_for(error: BaseException, language: str = "en") -> str:
     """The human message for any exception: ours by code, anything else as 'internal'."""
     if isinstance(error, StoryReelError):
-        return message(error.code, language, **{k: v for k, v in error.context.items()})
+        return message(error.code, language, **error.context)
     return message("internal", language)

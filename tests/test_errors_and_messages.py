@@ -49,3 +49,8 @@ def test_message_never_shows_the_detail():
         assert "secret" not in text and "sk-" not in text
     assert message_for(ValueError("boom"), "ru") == message("internal", "ru")
     assert "2000" in message("prompt_too_long", "ru", limit=2000)
+
+
+def test_context_named_like_a_parameter_does_not_break_the_message():
+    err = errors.NotAvailableOffline("ru", code="language_not_available_offline", language="ru")
+    assert "offline" in message_for(err, "en")

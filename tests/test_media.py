@@ -170,3 +170,25 @@ def test_ffmpeg_errors_become_media_errors(tmp_path):
     with pytest.raises(MediaError) as info:
         ffmpeg_binary(str(tmp_path / "no-such-ffmpeg"))
     assert info.value.code == "ffmpeg_missing"
+
+
+def _band(track: np.ndarray, rate: int, freq: float) -> float:
+    spectrum = np.abs(np.fft.rfft(track * np.hanning(len(track))))
+    freqs = np.fft.rfftfreq(len(track), 1 / rate)
+    return float(spectrum[(freqs > freq - 15) & (freqs < freq + 15)].sum())
+
+
+def test_music_ducks_under_the_voice(clips, tmp_path):
+    fmt, paths = clips
+    # the voice (1 kHz) speaks for the first two seconds, then is silent
+    t = np.arange(int(4 * RATE)) / RATE
+    voice = write_wav(np.where(t < 2.0, 0.5 * np.sin(2 * np.pi * 1000 * t), 0.0), tmp_path / "voice.wav")
+    music = _tone(tmp_path / "music.wav", 4.0, freq=220)
+    result = assemble(paths, voice, tmp_path / "out.mp4", fmt=fmt, segment_seconds=1.0, max_bytes=50 * MB,
+                      music=music, music_volume=0.5)
+    rate = 16000
+    track = audio_samples(result.path, rate=rate)
+    under_voice = _band(track[int(0.6 * rate):int(1.6 * rate)], rate, 220)
+    alone = _band(track[int(2.6 * rate):int(3.6 * rate)], rate, 220)
+    assert _band(track[int(0.6 * rate):int(1.6 * rate)], rate, 1000) > 0, "the voice is there"
+    assert under_voice < alone * 0.5, (under_voice, alone)

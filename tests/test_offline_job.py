@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +105,72 @@ def test_yes_at_every_approval_without_flag(work_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "preview_pictures.png" in result.stderr
     assert out.exists() and leftovers(work_dir) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_mid_stage_stops_and_leaves_nothing(work_dir, tmp_path, sig):
+    out = tmp_path / "never.mp4"
+    env = {k: v for k, v in os.environ.items() if k != "FFMPEG_BINARY"}
+    env.update({"WORK_DIR": str(work_dir), "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "storyreel.cli", "make", "a video about storms", "--yes", "--out", str(out),
+         "--segments", "40", "--seconds", "2", "--resolution", "360"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+    )
+    deadline = time.monotonic() + 120
+    while not any(True for _ in work_dir.glob("*/clips/*.mp4")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the job ended before it could be interrupted"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err.decode() and "Traceback" not in err.decode()
+    assert leftovers(work_dir) == [], "no job folder and no half-written clip may remain"
+    assert not out.exists()
+
+
+def _voice_note(tmp_path: Path, text: str, language: str = "en") -> Path:
+    """A Telegram-style voice note (Ogg/Opus) of ``text``, spoken by the offline narrator."""
+    from storyreel.media.ffmpeg import run_ffmpeg
+    from storyreel.providers.local.speech import EspeakNarrator
+
+    wav = EspeakNarrator(rate_wpm=130).speak(text, tmp_path / "note.wav", language=language)
+    ogg = tmp_path / "note.ogg"
+    run_ffmpeg(["-i", wav, "-c:a", "libopus", "-b:a", "32k", ogg])
+    wav.unlink()
+    return ogg
+
+
+def test_voice_prompt_is_transcribed_shown_and_used(work_dir, tmp_path):
+    note = _voice_note(tmp_path, "Once upon a time there was a little girl.")
+    out = tmp_path / "voice.mp4"
+    result = run_cli(["make", "--voice", str(note), "--yes", "--out", str(out), *SMALL], work_dir=work_dir)
+    assert result.returncode == 0, result.stderr
+    heard = next(line for line in result.stderr.splitlines() if line.startswith("I heard: "))
+    assert {"time", "little", "girl"} & set(heard.lower().split())
+    assert "Script (en" in result.stderr
+    _check_video(out)
+    assert leftovers(work_dir) == []
+
+
+def test_voice_prompt_in_russian_is_refused_offline(work_dir, tmp_path):
+    note = _voice_note(tmp_path, "Жила-была девочка.", language="ru")
+    result = run_cli(["make", "--voice", str(note), "--lang", "ru", "--yes", "--out", str(tmp_path / "x.mp4"),
+                      *SMALL], work_dir=work_dir)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "storyreel: That language is not available offline; set an OpenAI key to use it."]
+    assert leftovers(work_dir) == []
+
+
+@pytest.mark.parametrize("content", [None, b"not audio at all"], ids=["missing", "garbage"])
+def test_unreadable_voice_file(work_dir, tmp_path, content):
+    note = tmp_path / "note.ogg"
+    if content is not None:
+        note.write_bytes(content)
+    result = run_cli(["make", "--voice", str(note), "--yes", "--out", str(tmp_path / "x.mp4"), *SMALL],
+                     work_dir=work_dir)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "storyreel: The voice message cannot be read. Please record it again."]
+    assert leftovers(work_dir) == []
