@@ -93,10 +93,10 @@ def main() -> None:
         clips = [Path(s.clip_path) for s in job.segments]
         t0 = time.perf_counter()
         result = assemble(clips, Path(job.narration_path), Path(tmp) / "reencoded.mp4",
-                          fmt=settings.video_format, segment_seconds=job.segment_seconds,
+                          fmt=pipeline.video_format(job), segment_seconds=job.segment_seconds,
                           max_bytes=settings.max_upload_bytes,
                           subtitles_filter=burn_filter("subtitles.srt", fonts.font_dir(), fonts.FONT_FAMILY,
-                                                       settings.video_format.height),
+                                                       pipeline.video_format(job).height),
                           workdir=pipeline.files.job_dir(job.job_id))
         reencode = time.perf_counter() - t0
         assert result.reencoded
@@ -104,7 +104,7 @@ def main() -> None:
         size_mb = final.stat().st_size / 1_048_576
         pipeline.files.cleanup_job(job.job_id)
 
-    fmt = settings.video_format
+    fmt = pipeline.video_format(job)
     print(f"offline job: {args.segments} × {args.seconds:g} s at {fmt.width}×{fmt.height}, "
           f"{psutil.cpu_count()} cores")
     for name, seconds in stages.items():

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .models import Aspect, VideoFormat
+from .models import Aspect
 
 
 class Settings(BaseSettings):
@@ -57,11 +57,6 @@ class Settings(BaseSettings):
     @classmethod
     def _lang(cls, value: str) -> str:
         return value.strip().lower()[:8] or "ru"
-
-    @property
-    def video_format(self) -> VideoFormat:
-        width, height = self.aspect.size(self.video_short_side)
-        return VideoFormat(width=width, height=height, fps=self.fps)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -174,3 +174,24 @@ def test_unreadable_voice_file(work_dir, tmp_path, content):
     assert result.stderr.strip().splitlines() == [
         "storyreel: The voice message cannot be read. Please record it again."]
     assert leftovers(work_dir) == []
+
+
+def test_each_segments_words_are_heard_while_its_picture_is_on_screen(work_dir, tmp_path):
+    script = tmp_path / "script.txt"
+    script.write_text("Red sky. Green hills. Blue sea. White snow.", encoding="utf-8")
+    out = tmp_path / "sync.mp4"
+    result = run_cli(["make", "--script", str(script), "--yes", "--out", str(out),
+                      "--segments", "4", "--seconds", "2", "--resolution", "180"], work_dir=work_dir)
+    assert result.returncode == 0, result.stderr
+    rate = 16000
+    track = audio_samples(out, rate=rate)
+    win = rate // 100
+    env = np.sqrt((track[: len(track) // win * win].reshape(-1, win) ** 2).mean(axis=1))
+    loud = env > 0.02
+    for i in range(4):
+        window = loud[i * 200:(i + 1) * 200]  # 10 ms steps, 2 s per segment
+        assert window.any(), f"segment {i} is silent"
+        onset = np.argmax(window) / 100
+        assert onset < 0.3, f"segment {i}'s speech starts {onset:.2f}s after its picture"
+    starts = [line.split(" --> ")[0] for line in out.with_suffix(".srt").read_text().splitlines() if "-->" in line]
+    assert starts == ["00:00:00,000", "00:00:02,000", "00:00:04,000", "00:00:06,000"]

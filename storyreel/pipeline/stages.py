@@ -37,7 +37,7 @@ from ..media.files import FileManager, new_job_id
 from ..media.narration import RATE, build_narration, write_wav
 from ..media.probe import audio_samples
 from ..media.subtitles import Cue, write_srt
-from ..models import Job, JobStatus, SegmentStatus, VideoSegment
+from ..models import Job, JobStatus, SegmentStatus, VideoFormat, VideoSegment
 from ..providers.base import Providers
 from ..settings import Settings
 from .approvals import CLIP_PREVIEW, PICTURE_PREVIEW, AutoApprove, Gate, Preview
@@ -146,8 +146,8 @@ class Pipeline:
             log.info("job_done", duration_ms=_ms(started), size=outcome.size)
             return outcome
         except JobCancelled:
-            job.status = JobStatus.CANCELLED
             log.info("job_cancelled", stage=job.status.value, duration_ms=_ms(started))
+            job.status = JobStatus.CANCELLED
             raise
         except BaseException as exc:
             job.status, job.error = JobStatus.FAILED, getattr(exc, "code", type(exc).__name__)
@@ -156,6 +156,11 @@ class Pipeline:
         finally:
             self.files.cleanup_job(job.job_id)
             structlog.contextvars.unbind_contextvars("job_id")
+
+    def video_format(self, job: Job) -> VideoFormat:
+        """The picture every stage of ``job`` makes: the job's aspect at the set size."""
+        width, height = job.aspect.size(self.settings.video_short_side)
+        return VideoFormat(width=width, height=height, fps=self.settings.fps)
 
     # ---- stages -----------------------------------------------------------------------
     def write_script(self, job: Job, script_text: str | None = None) -> None:
@@ -182,7 +187,7 @@ class Pipeline:
     def make_pictures(self, job: Job) -> None:
         """Stage 3 (R9): one picture per segment."""
         self._set(job, JobStatus.PICTURES)
-        fmt = self.settings.video_format
+        fmt = self.video_format(job)
         folder = self.files.path(job.job_id, "pictures")
         folder.mkdir(exist_ok=True)
         provider = self.providers.pictures
@@ -199,7 +204,7 @@ class Pipeline:
     def make_clips(self, job: Job) -> None:
         """Stage 5 (R11): every picture becomes an S-second clip."""
         self._set(job, JobStatus.CLIPS)
-        fmt = self.settings.video_format
+        fmt = self.video_format(job)
         folder = self.files.path(job.job_id, "clips")
         folder.mkdir(exist_ok=True)
         provider = self.providers.motion
@@ -248,11 +253,11 @@ class Pipeline:
         burn = None
         if job.burn_subtitles:
             burn = burn_filter(Path(job.subtitles_path).name, fonts.font_dir(), fonts.FONT_FAMILY,
-                               self.settings.video_format.height)
+                               self.video_format(job).height)
         with self._stage(job, "assembly", 1):
             result = assemble(
                 [Path(s.clip_path) for s in job.segments], Path(job.narration_path), out,
-                fmt=self.settings.video_format, segment_seconds=job.segment_seconds,
+                fmt=self.video_format(job), segment_seconds=job.segment_seconds,
                 max_bytes=self.settings.max_upload_bytes, audio_bitrate=self.settings.audio_bitrate_kbps * 1000,
                 music=self._music(job), music_volume=self.settings.music_volume,
                 subtitles_filter=burn, workdir=workdir, ffmpeg=self.settings.ffmpeg_binary,
