@@ -129,8 +129,10 @@ def _settings(**overrides) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]).upper() or "settings"
-        raise _Fail(f"invalid setting {name}: {first['msg']}", EXIT_INPUT) from None
+        reason = first["msg"].removeprefix("Value error, ")
+        name = ".".join(str(p) for p in first["loc"]).upper()
+        raise _Fail(f"invalid setting {name}: {reason}" if name else f"invalid settings: {reason}",
+                    EXIT_INPUT) from None
 
 
 def _check_output(out: Path) -> Path:

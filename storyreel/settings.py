@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .models import Aspect
@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     # Logs (R27)
     log_format: str = Field("console", pattern="^(console|json)$")
     log_level: str = Field("INFO")
+
+    @model_validator(mode="after")
+    def _whole_frames(self) -> "Settings":
+        # segments must fall on frame boundaries, or every clip is a fraction of a frame off
+        # and the pictures drift away from their narration over the video
+        frames = self.segment_seconds * self.fps
+        if abs(frames - round(frames)) > 1e-6:
+            raise ValueError(
+                f"SEGMENT_SECONDS × FPS must be a whole number of frames "
+                f"({self.segment_seconds:g} s × {self.fps} fps = {frames:g})"
+            )
+        return self
 
     @field_validator("default_language")
     @classmethod

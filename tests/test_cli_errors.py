@@ -85,3 +85,17 @@ def test_malformed_setting_names_the_variable(work_dir, tmp_path):
     result = run_cli(["make", "a video about owls", "--out", str(tmp_path / "x.mp4"), *SMALL], work_dir=work_dir,
                      env={"MAX_UPLOAD_MB": "lots"})
     _one_line_error(result, "MAX_UPLOAD_MB")
+
+
+def test_segments_off_the_frame_grid_are_refused(work_dir, tmp_path):
+    result = run_cli(["make", "a video about owls", "--seconds", "0.7", "--out", str(tmp_path / "x.mp4"), "--yes"],
+                     work_dir=work_dir)
+    _one_line_error(result, "whole number of frames")
+    assert leftovers(work_dir) == []
+
+
+def test_video_too_long_for_the_upload_limit_is_refused_up_front(work_dir, tmp_path):
+    result = run_cli(["make", "a video about owls", "--segments", "500", "--seconds", "60",
+                      "--out", str(tmp_path / "x.mp4"), "--yes"], work_dir=work_dir)
+    _one_line_error(result, "too long to fit")
+    assert leftovers(work_dir) == []

@@ -29,7 +29,7 @@ import numpy as np
 import structlog
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from ..errors import InputError, JobCancelled, TransientError
+from ..errors import InputError, JobCancelled, MediaError, TransientError
 from ..lang import detect_language
 from ..media import fonts
 from ..media.assemble import assemble, burn_filter, video_bitrate_for
@@ -108,6 +108,11 @@ class Pipeline:
             raise InputError("empty prompt", code="empty_prompt")
         if len(text) > self.settings.max_prompt_chars:
             raise InputError("prompt too long", code="prompt_too_long", limit=self.settings.max_prompt_chars)
+        try:  # a video too long for the upload limit is refused before anything is made
+            video_bitrate_for(self.settings.segment_count * self.settings.segment_seconds,
+                              self.settings.max_upload_bytes, self.settings.audio_bitrate_kbps * 1000)
+        except MediaError as exc:
+            raise InputError(str(exc), code="video_too_long") from exc
         now = time.time()
         return Job(
             job_id=new_job_id(),
