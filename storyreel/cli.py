@@ -3,7 +3,8 @@
 A thin shell: it validates the input, builds the settings, the providers and the
 pipeline, and answers the three approvals in the terminal (or ``--yes``). Every
 failure ends as one line on stderr and a non-zero exit: 2 for bad input or
-configuration, 1 for a failed or cancelled job, 130 for Ctrl-C.
+configuration, 1 for a failed or cancelled job, 130 for Ctrl-C or SIGTERM (after the
+job's files are deleted).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .media.files import FileManager, atomic_path
 from .media.probe import probe
 from .messages import message, message_for
 from .models import Job
-from .pipeline.approvals import AutoApprove, Preview
+from .pipeline.approvals import Preview
 from .pipeline.stages import Outcome, Pipeline
 from .settings import Settings
 
@@ -54,7 +55,6 @@ class TerminalGate:
         self.files, self.progress, self.assume_yes = files, progress, assume_yes
 
     def ask(self, job: Job, preview: Preview) -> bool:
-        out = sys.stderr
         self.progress.close()  # the question goes below a finished bar, not inside it
         if preview.kind == "script":
             script = preview.script
@@ -77,7 +77,7 @@ class TerminalGate:
             for path in preview.files:
                 click.echo(f"  {path}", err=True)
             question = "Approve the clips?"
-        out.flush()
+        sys.stderr.flush()
         if self.assume_yes:
             return True
         try:

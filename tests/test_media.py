@@ -192,3 +192,34 @@ def test_music_ducks_under_the_voice(clips, tmp_path):
     alone = _band(track[int(2.6 * rate):int(3.6 * rate)], rate, 220)
     assert _band(track[int(0.6 * rate):int(1.6 * rate)], rate, 1000) > 0, "the voice is there"
     assert under_voice < alone * 0.5, (under_voice, alone)
+
+
+def test_ffmpeg_is_found_by_setting_then_path_then_the_bundled_binary(tmp_path, monkeypatch):
+    from storyreel.media import ffmpeg as ff
+
+    bundled = ffmpeg_binary()
+    assert Path(bundled).is_file()
+
+    def wrapper(folder: Path) -> Path:
+        folder.mkdir()
+        script = folder / "ffmpeg"
+        script.write_text(f'#!/bin/sh\nexec "{bundled}" "$@"\n')
+        script.chmod(0o755)
+        return script
+
+    on_path = wrapper(tmp_path / "bin")
+    explicit = wrapper(tmp_path / "explicit")
+    monkeypatch.setenv("PATH", f"{on_path.parent}:/usr/bin:/bin")
+    monkeypatch.delenv("FFMPEG_BINARY", raising=False)
+    ff._locate.cache_clear()
+    try:
+        assert ffmpeg_binary() == str(on_path)
+        monkeypatch.setenv("FFMPEG_BINARY", str(explicit))
+        assert ffmpeg_binary() == str(explicit)
+        monkeypatch.delenv("FFMPEG_BINARY")
+        monkeypatch.setenv("PATH", "/nonexistent")
+        import imageio_ffmpeg
+
+        assert ffmpeg_binary() == imageio_ffmpeg.get_ffmpeg_exe()
+    finally:
+        ff._locate.cache_clear()

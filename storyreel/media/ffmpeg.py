@@ -26,7 +26,8 @@ _BASE_ARGS = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
 
 
 @lru_cache(maxsize=8)
-def _locate(explicit: str | None) -> str:
+def _locate(explicit: str | None, search_path: str | None) -> str:
+    # search_path is only part of the cache key: a changed PATH means a new look-up
     if explicit:
         path = shutil.which(explicit) or (explicit if Path(explicit).is_file() else None)
         if not path:
@@ -60,7 +61,7 @@ def ffmpeg_binary(explicit: str | None = None) -> str:
     """The FFmpeg executable to use; raises ``MediaError(code="ffmpeg_missing")``."""
     if explicit is None:
         explicit = os.environ.get("FFMPEG_BINARY") or None
-    return _locate(explicit)
+    return _locate(explicit, os.environ.get("PATH"))
 
 
 def run_ffmpeg(
