@@ -193,8 +193,7 @@ class Pipeline:
         """Stage 3 (R9): one picture per segment."""
         self._set(job, JobStatus.PICTURES)
         fmt = self.video_format(job)
-        folder = self.files.path(job.job_id, "pictures")
-        folder.mkdir(exist_ok=True)
+        folder = self._folder(job, "pictures")
         provider = self.providers.pictures
 
         def one(seg: VideoSegment) -> None:
@@ -210,8 +209,7 @@ class Pipeline:
         """Stage 5 (R11): every picture becomes an S-second clip."""
         self._set(job, JobStatus.CLIPS)
         fmt = self.video_format(job)
-        folder = self.files.path(job.job_id, "clips")
-        folder.mkdir(exist_ok=True)
+        folder = self._folder(job, "clips")
         provider = self.providers.motion
         cap = video_bitrate_for(job.duration, self.settings.max_upload_bytes, self.settings.audio_bitrate_kbps * 1000)
 
@@ -229,8 +227,7 @@ class Pipeline:
     def narrate(self, job: Job) -> None:
         """Stage 7 (R13, R37): each segment's words, placed at its start; subtitles."""
         self._set(job, JobStatus.NARRATION)
-        folder = self.files.path(job.job_id, "narration")
-        folder.mkdir(exist_ok=True)
+        folder = self._folder(job, "narration")
         pieces: list[tuple[int, float, float, Path | None]] = []
         spoken = [s for s in job.script.segments if s.text.strip()]
         with self._stage(job, "narration", len(spoken)):
@@ -273,6 +270,12 @@ class Pipeline:
                        result.size, result.reencoded, list(job.script.warnings))
 
     # ---- helpers ----------------------------------------------------------------------
+    def _folder(self, job: Job, name: str) -> Path:
+        """A stage's sub-folder of the job folder, created if missing."""
+        folder = self.files.path(job.job_id, name)
+        folder.mkdir(exist_ok=True)
+        return folder
+
     def _music(self, job: Job) -> Path | None:
         if job.music_path:
             return Path(job.music_path)
