@@ -33,7 +33,7 @@ from ..errors import InputError, JobCancelled, MediaError, TransientError
 from ..lang import detect_language
 from ..media import fonts
 from ..media.assemble import assemble, burn_filter, video_bitrate_for
-from ..media.files import FileManager, new_job_id
+from ..media.files import FileManager, atomic_path, new_job_id
 from ..media.narration import RATE, build_narration, write_wav
 from ..media.probe import audio_samples
 from ..media.subtitles import Cue, write_srt
@@ -302,7 +302,8 @@ class Pipeline:
             self._call("narration", index, speech.speak, chunk, part, language=language)
             parts.append(audio_samples(part, rate=RATE))
             part.unlink(missing_ok=True)
-        write_wav(np.concatenate(parts), path)
+        with atomic_path(path) as tmp:  # the joined file appears only when whole
+            write_wav(np.concatenate(parts), tmp)
 
     def _ask(self, job: Job, preview: Preview, status: JobStatus) -> None:
         self._check_cancel()
