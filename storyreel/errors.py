@@ -2,9 +2,12 @@
 
     StoryReelError                 root; ``code`` names a message in ``storyreel.messages``
     ├── TransientError             worth retrying, maybe after ``retry_after`` seconds
-    │   └── ProviderUnavailable    a provider timed out, was rate limited or answered 5xx
+    │   └── ProviderUnavailable    a generation task failed or timed out: worth a new task
     └── PermanentError             retrying will not help: tell the user
         ├── InputError             the user's input is unusable (empty prompt, bad file…)
+        │   └── CostCapExceeded    the job would cost more than a cap allows
+        ├── ProviderFailed         still failing after the SDK's own retries (5xx, network)
+        ├── QuotaExceeded          the provider's quota for today is used up (429 on create)
         ├── NotAvailableOffline    the offline provider cannot do this (e.g. a language)
         ├── ProviderRejected       a provider refused the request (safety, bad request…)
         ├── MediaError             FFmpeg (or another media step) failed or is missing
@@ -78,6 +81,21 @@ class PermanentError(StoryReelError):
 
 class InputError(PermanentError):
     code = "bad_input"
+
+
+class CostCapExceeded(InputError):
+    code = "cost_cap_job"
+
+
+class ProviderFailed(PermanentError):
+    """The provider kept failing after the layer that retries it (its SDK) gave up; not
+    retried again, so one failure is never retried by two layers."""
+
+    code = "provider_unavailable"
+
+
+class QuotaExceeded(PermanentError):
+    code = "provider_quota"
 
 
 class NotAvailableOffline(PermanentError):

@@ -120,6 +120,58 @@ ERROR_MESSAGES: dict[str, dict[str, str]] = {
         "en": "The font StoryReel draws text with is missing; reinstall StoryReel.",
         "ru": "Не найден шрифт для надписей; переустановите StoryReel.",
     },
+    "provider_quota": {
+        "en": "The generation service's quota for today is used up. Please try again tomorrow.",
+        "ru": "Дневная квота сервиса генерации исчерпана. Попробуйте завтра.",
+    },
+    "provider_auth": {
+        "en": "The generation service refused our credentials; the operator has been told.",
+        "ru": "Сервис генерации не принял наши ключи доступа; оператор уже знает.",
+    },
+    "safety_rejected": {
+        "en": "The generation service's safety filter refused this content. Please rephrase the prompt.",
+        "ru": "Фильтр безопасности сервиса генерации отклонил этот запрос. Сформулируйте его иначе.",
+    },
+    "generation_failed": {
+        "en": "A picture or clip could not be generated, even after retrying.",
+        "ru": "Не удалось сгенерировать картинку или клип даже после повторных попыток.",
+    },
+    "generation_timeout": {
+        "en": "A picture or clip took too long to generate.",
+        "ru": "Генерация картинки или клипа заняла слишком много времени.",
+    },
+    "script_invalid": {
+        "en": "The script writer returned an unusable script. Please try again or rephrase the prompt.",
+        "ru": "Не удалось получить пригодный сценарий. Попробуйте ещё раз или измените запрос.",
+    },
+    "audio_too_large": {
+        "en": "The voice message is too long to transcribe ({limit_mb} MB at most).",
+        "ru": "Голосовое сообщение слишком длинное для распознавания (не больше {limit_mb} МБ).",
+    },
+    "voice_too_large": {
+        "en": "The voice message is too large ({limit_mb} MB at most). Please send a shorter one or text.",
+        "ru": "Голосовое сообщение слишком большое (не больше {limit_mb} МБ). Запишите короче или напишите текстом.",
+    },
+    "cost_cap_job": {
+        "en": "This video would cost about ${cost:.2f}, over the ${cap:.2f} limit per video.",
+        "ru": "Это видео стоило бы около ${cost:.2f}, больше лимита ${cap:.2f} на одно видео.",
+    },
+    "cost_cap_day": {
+        "en": "This video would take today's spending over the ${cap:.2f} daily limit. Please try again tomorrow.",
+        "ru": "Это видео превысит дневной лимит расходов ${cap:.2f}. Попробуйте завтра.",
+    },
+    "rate_limited": {
+        "en": "Too many new videos at once. Please try again in {wait} s.",
+        "ru": "Слишком много новых видео подряд. Попробуйте через {wait} с.",
+    },
+    "job_active": {
+        "en": "A video is already being made for you. Wait for it or send /cancel.",
+        "ru": "Для вас уже делается видео. Дождитесь его или отправьте /cancel.",
+    },
+    "approval_timeout": {
+        "en": "No answer for {minutes} minutes, so the job was cancelled and its files deleted.",
+        "ru": "Ответа не было {minutes} мин., поэтому задача отменена, а её файлы удалены.",
+    },
     "cancelled": {
         "en": "Cancelled. The job's files were deleted.",
         "ru": "Отменено. Файлы задачи удалены.",

@@ -127,6 +127,10 @@ class VideoSegment:
     clip_path: str | None = None
     picture_task_id: str | None = None
     clip_task_id: str | None = None
+    picture_url: str | None = None  # the provider's output URL, reusable until it expires
+    picture_at: float | None = None  # when the picture task finished
+    clip_url: str | None = None
+    clip_at: float | None = None
     error: str | None = None
 
     def to_dict(self) -> dict:

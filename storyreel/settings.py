@@ -10,16 +10,32 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .models import Aspect
 
 
+#: USD per unit, keyed "model/unit" (list prices, November 2026; override with PRICES)
+DEFAULT_PRICES: dict[str, float] = {
+    "gen4_image/image": 0.05,          # 720p: 5 credits at $0.01
+    "gen4_image_turbo/image": 0.02,
+    "gen4_turbo/second": 0.05,          # 5 credits a second
+    "gen4.5/second": 0.12,
+    "gpt-4.1-mini/input_token": 0.40e-6,
+    "gpt-4.1-mini/output_token": 1.60e-6,
+    "gpt-4o-mini-tts/character": 15e-6,  # about $0.015 a minute of speech
+    "gpt-4o-mini-transcribe/second": 0.003 / 60,
+    "whisper-1/second": 0.006 / 60,
+}
+
+
 class Settings(BaseSettings):
     """Every tunable of StoryReel. Defaults follow ../shared/SPEC.md."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
 
     # The video (R8)
     segment_count: int = Field(48, ge=1, le=500, description="segments per video")
@@ -49,6 +65,71 @@ class Settings(BaseSettings):
     retries: int = Field(2, ge=0, le=10, description="extra attempts for a segment after a transient failure")
     local_motion_workers: int = Field(2, ge=1, le=32, description="local clips rendered at once (CPU-bound)")
 
+    # Providers (R29–R32): per stage, "cloud when its key is set, offline otherwise", or
+    # named: "pictures=runway,motion=local" (stages: script, pictures, motion, speech,
+    # transcription; providers: openai, runway, local)
+    providers: str = Field("", description="explicit provider per stage, e.g. pictures=runway,motion=local")
+    model_concurrency: dict[str, int] = Field(
+        default_factory=dict, description='JSON: calls at once per model, e.g. {"gen4_turbo": 2}; else CONCURRENCY'
+    )
+    clips_during_review: bool = Field(False, description="keep making clips while the user looks at the clip preview")
+    progress_every: int = Field(10, ge=1, description="segments between progress updates")
+
+    # OpenAI (R29). The SDK's own variables: OPENAI_API_KEY, OPENAI_BASE_URL.
+    openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"))
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description="any OpenAI-compatible server (Ollama, vLLM, OpenRouter…)",
+    )
+    openai_model: str = Field("gpt-4.1-mini", description="the model that writes scripts")
+    openai_script_api: str = Field(
+        "responses", pattern="^(responses|chat)$",
+        description="responses (OpenAI) or chat (Chat Completions: most compatible servers)",
+    )
+    openai_transcribe_model: str = Field("gpt-4o-mini-transcribe")
+    openai_tts_model: str = Field("gpt-4o-mini-tts")
+    openai_tts_voice: str = Field("alloy")
+    openai_max_retries: int = Field(2, ge=0, le=10, description="the SDK's retries of 408/409/429/5xx (3 attempts)")
+    openai_timeout: float = Field(120.0, gt=0, description="seconds per OpenAI request")
+
+    # Runway (R30). The SDK's own variables: RUNWAYML_API_SECRET, RUNWAYML_BASE_URL;
+    # RUNWAY_API_KEY (the seed's name) is accepted too.
+    runway_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("RUNWAY_API_KEY", "RUNWAYML_API_SECRET", "runway_api_key")
+    )
+    runway_base_url: str | None = Field(None, validation_alias=AliasChoices("RUNWAYML_BASE_URL", "runway_base_url"))
+    runway_image_model: str = Field("gen4_image")
+    runway_video_model: str = Field("gen4_turbo")
+    runway_max_retries: int = Field(2, ge=0, le=10, description="the SDK's retries of 408/409/429/5xx")
+    runway_timeout: float = Field(60.0, gt=0, description="seconds per Runway HTTP request")
+    task_timeout: float = Field(300.0, gt=0, description="seconds a generation task may take (R9)")
+    poll_interval: float = Field(5.0, gt=0, description="seconds between polls of a generation task")
+    runway_url_ttl: float = Field(
+        3600.0, ge=0, description="seconds a Runway output URL is trusted; older pictures go as data URIs"
+    )
+
+    # Cost (R36): USD per unit, keyed "model/unit"; caps in USD, 0 = no cap
+    prices: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES), description="JSON price table, merged over the defaults"
+    )
+    max_cost_per_job: float = Field(0.0, ge=0)
+    max_cost_per_user_day: float = Field(0.0, ge=0)
+
+    # Telegram (R24–R26)
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Bot API server; a local one lifts the 20/50 MB limits"
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0")
+    approval_timeout: float = Field(600.0, gt=0, description="seconds an approval waits before the job is cancelled")
+    approval_ttl: float = Field(900.0, gt=0, description="TTL of approval:{job_id}:{type} keys")
+    jobs_per_minute: int = Field(5, ge=1)
+    jobs_per_hour: int = Field(20, ge=1)
+    active_jobs_per_user: int = Field(1, ge=1)
+    max_download_mb: float = Field(20.0, gt=0, description="Bot API download limit (voice notes)")
+
     # Logs (R27)
     log_format: str = Field("console", pattern="^(console|json)$")
     log_level: str = Field("INFO")
@@ -70,9 +151,28 @@ class Settings(BaseSettings):
     def _lang(cls, value: str) -> str:
         return value.strip().lower()[:8] or "ru"
 
+    @field_validator("prices", mode="after")
+    @classmethod
+    def _merge_prices(cls, value: dict[str, float]) -> dict[str, float]:
+        return {**DEFAULT_PRICES, **value}
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_download_bytes(self) -> int:
+        return int(self.max_download_mb * 1024 * 1024)
+
+    def concurrency_for(self, model: str) -> int:
+        """Calls at once for ``model`` (Runway limits each model separately)."""
+        return self.model_concurrency.get(model, self.concurrency)
+
+    @staticmethod
+    def secret(value: SecretStr | None) -> str | None:
+        """A secret's value, or None when unset or blank."""
+        text = value.get_secret_value().strip() if value is not None else ""
+        return text or None
 
 
 @lru_cache(maxsize=1)

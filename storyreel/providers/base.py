@@ -10,11 +10,81 @@ provider); the pipeline's scheduler is the one layer that retries a failed segme
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextvars
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Callable, Iterator, Protocol, runtime_checkable
 
 from ..models import Script, ScriptSegment, Transcript, VideoFormat
+
+
+# ---- usage: what a call consumed, for the cost ledger (R36) ----------------------------
+@dataclass(frozen=True)
+class Usage:
+    """What one provider call consumed: ``units`` of ``unit`` ("image", "second",
+    "character", "input_token"…) on ``model``. Prices come from the settings, keyed
+    ``"{model}/{unit}"``."""
+
+    model: str
+    units: float
+    unit: str
+
+
+_usage: contextvars.ContextVar[list[Usage] | None] = contextvars.ContextVar("storyreel_usage", default=None)
+
+
+def report_usage(model: str, units: float, unit: str) -> None:
+    """Called by a provider for each billable thing it did (no-op outside ``metered``)."""
+    sink = _usage.get()
+    if sink is not None:
+        sink.append(Usage(model, float(units), unit))
+
+
+@contextmanager
+def metered() -> Iterator[list[Usage]]:
+    """Collect the ``report_usage`` calls made inside the block (this thread/context)."""
+    sink: list[Usage] = []
+    token = _usage.set(sink)
+    try:
+        yield sink
+    finally:
+        _usage.reset(token)
+
+
+# ---- task records: what makes a paid step idempotent (R35, STYLE 6) --------------------
+@dataclass
+class TaskRef:
+    """The record of one segment's paid provider task, kept in the job's state.
+
+    A provider that creates remote tasks calls ``started(task_id)`` *before* it waits for
+    the task, and ``finished(output_url)`` when it has the result; the pipeline persists
+    both through ``on_change``. Given a ref that already holds a ``task_id``, the provider
+    polls that task instead of creating (and paying for) a new one.
+    """
+
+    task_id: str | None = None
+    output_url: str | None = None
+    finished_at: float | None = None
+    on_change: Callable[["TaskRef"], None] | None = field(default=None, repr=False, compare=False)
+
+    def started(self, task_id: str) -> None:
+        self.task_id, self.output_url, self.finished_at = task_id, None, None
+        self._changed()
+
+    def finished(self, output_url: str | None) -> None:
+        self.output_url, self.finished_at = output_url, time.time()
+        self._changed()
+
+    def forget(self) -> None:
+        """The task failed for good: the next attempt creates a new one."""
+        self.task_id, self.output_url, self.finished_at = None, None, None
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
 
 
 @runtime_checkable
@@ -34,7 +104,12 @@ class PictureMaker(Protocol):
 
     name: str
 
-    def make(self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str) -> Path: ...
+    #: the model calls are billed and rate limited under (concurrency is per model)
+    model: str
+
+    def make(
+        self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str, task: TaskRef | None = None
+    ) -> Path: ...
 
 
 @runtime_checkable
@@ -43,9 +118,13 @@ class Animator(Protocol):
 
     ``max_bitrate`` (bits per second) is a ceiling the clip should respect so that the
     concatenated video fits the upload limit without a second encode; None means no cap.
+
+    ``task`` is this clip's task record; ``picture_task`` the picture's (a cloud animator
+    may pass the picture on by its ``output_url`` instead of uploading it).
     """
 
     name: str
+    model: str
 
     def animate(
         self,
@@ -56,6 +135,8 @@ class Animator(Protocol):
         *,
         seconds: float,
         max_bitrate: int | None = None,
+        task: TaskRef | None = None,
+        picture_task: TaskRef | None = None,
     ) -> Path: ...
 
 

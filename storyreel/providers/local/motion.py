@@ -65,6 +65,7 @@ class KenBurnsAnimator:
     """Implements ``Animator`` offline; the camera move is picked by the segment's index."""
 
     name = "local"
+    model = "local-motion"
 
     def __init__(self, ffmpeg_binary: str | None = None) -> None:
         self.ffmpeg_binary = ffmpeg_binary
@@ -78,6 +79,8 @@ class KenBurnsAnimator:
         *,
         seconds: float,
         max_bitrate: int | None = None,
+        task: object = None,
+        picture_task: object = None,
     ) -> Path:
         started = time.perf_counter()
         try:

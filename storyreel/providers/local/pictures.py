@@ -45,8 +45,11 @@ class ProceduralPictureMaker:
     """A ``PictureMaker`` drawing offline draft pictures (see the module docstring)."""
 
     name = "local"
+    model = "local-pictures"
 
-    def make(self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str) -> Path:
+    def make(
+        self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str, task: object = None
+    ) -> Path:
         """Draw the picture of ``segment`` and write it as a PNG of exactly ``fmt``'s size."""
         out_path = Path(out_path)
         try:
