@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 import structlog
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from tqdm import tqdm
 
 from .errors import ConfigError, InputError, JobCancelled, MediaError, NotAvailableOffline, StoryReelError
@@ -55,7 +55,13 @@ class TerminalGate:
         self.files, self.progress, self.assume_yes = files, progress, assume_yes
 
     def ask(self, job: Job, preview: Preview) -> bool:
-        self.progress.close()  # the question goes below a finished bar, not inside it
+        self.progress.pause()  # the question goes below the bars, not inside them
+        try:
+            return self._ask(job, preview)
+        finally:
+            self.progress.resume()
+
+    def _ask(self, job: Job, preview: Preview) -> bool:
         if preview.kind == "script":
             script = preview.script
             click.echo(f"\nScript ({script.language}{', draft' if script.draft else ''}): {script.title}", err=True)
@@ -63,6 +69,8 @@ class TerminalGate:
                 click.echo(f"  [{_clock(seg.start)}–{_clock(seg.end)}] {seg.text or '(pause)'}", err=True)
             for note in script.warnings:
                 click.echo(f"  note: {note}", err=True)
+            if preview.cost:
+                click.echo(f"  estimated cost: ${preview.cost:.2f}", err=True)
             question = "Approve the script?"
         elif self.assume_yes:
             return True  # nobody is looking: no contact sheet, no paths that are about to vanish
@@ -87,32 +95,49 @@ class TerminalGate:
 
 
 class BarProgress:
-    """One tqdm bar per stage on stderr."""
+    """A tqdm bar per stage on stderr (pictures, clips and narration run side by side).
+    While a question is on the terminal the bars keep counting but do not draw."""
 
     def __init__(self) -> None:
-        self._bar: tqdm | None = None
+        self._bars: dict[str, tqdm] = {}
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._paused = False
         self._lock = threading.Lock()
 
     def stage(self, job: Job, stage: str, total: int) -> None:
-        with self._lock:
-            self._close()
-            self._bar = tqdm(total=total, desc=f"{stage:<10}", unit="seg", file=sys.stderr,
-                             leave=True, dynamic_ncols=True, mininterval=0.2)
+        self.advance(job, stage, 0, total)
 
     def advance(self, job: Job, stage: str, done: int, total: int) -> None:
         with self._lock:
-            if self._bar is not None:
-                self._bar.n = done
-                self._bar.refresh()
+            self._counts[stage] = (max(done, self._counts.get(stage, (0, 0))[0]), total)
+            if self._paused:
+                return
+            bar = self._bars.get(stage)
+            if bar is None:
+                bar = self._bars[stage] = tqdm(total=total, desc=f"{stage:<10}", unit="seg", file=sys.stderr,
+                                               position=len(self._bars), leave=True, dynamic_ncols=True,
+                                               mininterval=0.2)
+            bar.n = self._counts[stage][0]
+            bar.refresh()
+
+    def pause(self) -> None:
+        """Close the bars (their counts are kept) so a question can be read."""
+        with self._lock:
+            self._paused = True
+            self._close()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
 
     def close(self) -> None:
         with self._lock:
             self._close()
 
     def _close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
 
 
 def _interrupt(signum, frame):
@@ -221,16 +246,18 @@ def main() -> None:
 @click.option("--resolution", type=click.IntRange(90, 2160), help="Short side in pixels (720 → 1280×720).")
 @click.option("--music", type=click.Path(path_type=Path, dir_okay=False), help="Background music, ducked under the voice.")
 @click.option("--subtitles", is_flag=True, default=None, help="Burn subtitles into the picture (an .srt is always written).")
+@click.option("--providers", "providers_spec", metavar="STAGE=NAME,…",
+              help="Provider per stage, e.g. pictures=runway,motion=local (default: cloud when its key is set).")
 @click.option("--verbose", "-v", is_flag=True, help="Log every step to stderr.")
 def make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, aspect, resolution, music, subtitles,
-         verbose):
+         providers_spec, verbose):
     """Make a video from PROMPT (or from --script FILE)."""
     started = time.perf_counter()
     # SIGTERM (a closed terminal, `kill`, a supervisor) cleans up exactly like Ctrl-C
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         code = _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, aspect, resolution,
-                     music, subtitles, verbose, started)
+                     music, subtitles, providers_spec, verbose, started)
     except _Fail as fail:
         click.echo(f"storyreel: {fail.text}", err=True)
         sys.exit(fail.exit_code)
@@ -242,9 +269,9 @@ def make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, asp
 
 
 def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, aspect, resolution, music,
-          subtitles, verbose, started) -> int:
+          subtitles, providers_spec, verbose, started) -> int:
     settings = _settings(segment_count=segments, segment_seconds=seconds, aspect=aspect,
-                         video_short_side=resolution, burn_subtitles=subtitles)
+                         video_short_side=resolution, burn_subtitles=subtitles, providers=providers_spec)
     # the terminal shows the user's view (questions, bars, one-line errors); the event log
     # is for -v, so a failure never prints both a log record and its message
     configure_logging(settings.log_format, settings.log_level if verbose else "CRITICAL")
@@ -262,7 +289,10 @@ def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, as
     from .lang import detect_language
     from .providers.factory import build_providers
 
-    providers = build_providers(settings)
+    try:
+        providers = build_providers(settings)
+    except StoryReelError as exc:
+        raise _fail(exc) from None
     if voice_file is not None:
         prompt, lang = _transcribe(providers, voice_file, lang)
     files = FileManager(settings.work_dir)
@@ -298,11 +328,118 @@ def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, as
         f"\nVideo:     {out_path.resolve()}\n"
         f"Subtitles: {out_path.with_suffix('.srt').resolve()}\n"
         f"Duration:  {outcome.duration:.1f} s   Size: {outcome.size / 1_048_576:.1f} MB   "
-        f"Wall time: {wall:.1f} s",
+        f"Wall time: {wall:.1f} s   Cost: ${job.cost:.2f}",
         err=True,
     )
     click.echo(str(out_path.resolve()))
     return 0
+
+
+def _service_settings(*required: str) -> Settings:
+    """Settings for a long-running process: a missing required setting stops it at once
+    with one line naming the variable."""
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)
+    for name in required:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = settings.secret(value)
+        if not value:
+            raise _Fail(f"{name.upper()} is not set", EXIT_INPUT)
+    return settings
+
+
+def _service(fn):
+    """Run a service command: ``_Fail`` and ``StoryReelError`` end as one line."""
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _Fail as fail:
+            click.echo(f"storyreel: {fail.text}", err=True)
+            sys.exit(fail.exit_code)
+        except StoryReelError as exc:
+            click.echo(f"storyreel: {message_for(exc)}", err=True)
+            sys.exit(EXIT_INPUT if isinstance(exc, (ConfigError, InputError)) else EXIT_FAILED)
+
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", 8000)), type=int, help="default: $PORT or 8000")
+@click.option("--workers", default=2, show_default=True, type=int)
+@_service
+def web(host, port, workers):
+    """The web process: Telegram's webhook and /health (gunicorn)."""
+    _service_settings("telegram_webhook_secret", "telegram_bot_token")
+    argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "8",
+            "--timeout", "300", "--graceful-timeout", "30", "-b", f"{host}:{port}", "storyreel.web:create_app()"]
+    os.execv(sys.executable, argv)
+
+
+@main.command()
+@click.option("--concurrency", "-c", type=int, help="steps at once (default: WORKER_CONCURRENCY)")
+@_service
+def worker(concurrency):
+    """A Celery worker: updates and job steps."""
+    settings = _service_settings("telegram_bot_token", "redis_url")
+    from .worker import JOBS_QUEUE, UPDATES_QUEUE, celery_app
+
+    celery_app.worker_main(["worker", "-P", "threads", "-c", str(concurrency or settings.worker_concurrency),
+                            "-Q", f"{UPDATES_QUEUE},{JOBS_QUEUE}", "-l", settings.log_level.lower(),
+                            "--without-gossip", "--without-mingle"])
+
+
+@main.command()
+@_service
+def beat():
+    """Celery beat: the hourly cleanup of job folders left by crashes."""
+    settings = _service_settings("redis_url")
+    from .worker import celery_app
+
+    schedule = Path(tempfile.gettempdir()) / "storyreel-beat-schedule"
+    celery_app.start(["beat", "-l", settings.log_level.lower(), "-s", str(schedule)])
+
+
+@main.command("set-webhook")
+@_service
+def set_webhook():
+    """Register TELEGRAM_WEBHOOK_URL (with its secret) with Telegram."""
+    settings = _service_settings("telegram_bot_token", "telegram_webhook_url", "telegram_webhook_secret")
+    from .bot.client import TelegramClient
+
+    client = TelegramClient(settings)
+    try:
+        client.set_webhook(settings.telegram_webhook_url, settings.secret(settings.telegram_webhook_secret))
+    finally:
+        client.close()
+    click.echo(f"webhook set: {settings.telegram_webhook_url}")
+
+
+@main.command()
+@click.option("--polling", is_flag=True, required=True, help="Fetch updates with getUpdates (no public URL).")
+@_service
+def bot(polling):
+    """The bot without a public URL: poll Telegram and hand updates to the workers
+    (run `storyreel worker` beside it)."""
+    settings = _service_settings("telegram_bot_token", "redis_url")
+    from .bot.client import TelegramClient
+    from .worker import enqueue_update
+
+    client = TelegramClient(settings)
+    client.delete_webhook()  # getUpdates is refused while a webhook is set
+    click.echo("polling for updates; Ctrl-C stops", err=True)
+    offset = None
+    try:
+        while True:
+            for update in client.get_updates(offset, timeout=25):
+                enqueue_update(update)
+                offset = update["update_id"] + 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
 
 
 @main.command()

@@ -1,7 +1,9 @@
 """Structured logs (R27): events with fields; JSON in production, readable in development.
 
 Secrets never reach a line: any field whose name looks like a credential is masked by
-the ``_redact`` processor, whatever the caller passed.
+the ``_redact`` processor, whatever the caller passed, and credential-shaped text (a bot
+token inside a Bot API URL, ``Bearer …``, ``sk-…``) is masked inside every value — and
+inside the standard-library records of httpx, Celery and gunicorn too (``SecretFilter``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,46 @@ import structlog
 _SECRET_KEYS = re.compile(r"(token|secret|api_?key|password|authorization)", re.I)
 
 
+_SECRET_TEXT = re.compile(r"(bot\d+:[A-Za-z0-9_-]+|Bearer\s+\S+|sk-[A-Za-z0-9_-]{6,}|key_[A-Za-z0-9]{16,})")
+
+
+def scrub(text: str) -> str:
+    """``text`` with credential-shaped substrings masked."""
+    return _SECRET_TEXT.sub("***", text)
+
+
 def _redact(_logger, _name, event: dict) -> dict:
     for key in list(event):
         if _SECRET_KEYS.search(key):
             event[key] = "***"
+        elif isinstance(event[key], str):
+            event[key] = scrub(event[key])
     return event
+
+
+class SecretFilter(logging.Filter):
+    """Masks credentials in standard-library log records (httpx logs whole URLs, and a
+    Bot API URL carries the bot's token)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler
+            return True
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def guard_stdlib_logging() -> None:
+    """Install ``SecretFilter`` on the root logger's handlers (call again after a framework
+    such as Celery adds its own) and quiet httpx's one-line-per-request INFO logs."""
+    for name in ("httpx", "httpcore", "httpx2", "httpcore2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, SecretFilter) for f in handler.filters):
+            handler.addFilter(SecretFilter())
 
 
 def configure_logging(fmt: str = "console", level: str = "INFO", stream=None) -> None:
@@ -38,3 +75,4 @@ def configure_logging(fmt: str = "console", level: str = "INFO", stream=None) ->
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
+    guard_stdlib_logging()

@@ -174,6 +174,11 @@ class Job:
     error: str | None = None
     music_path: str | None = None
     burn_subtitles: bool = False
+    asked: list[str] = field(default_factory=list)  # approvals already requested
+    costs: list[dict] = field(default_factory=list)  # the cost ledger's records (R36)
+    estimate: float | None = None  # estimated cost in USD, shown before the script is approved
+    language_ui: str | None = None  # the user's interface language (the bot), else ``language``
+    notes: dict = field(default_factory=dict)  # shell-specific state (message ids, …)
 
     @property
     def duration(self) -> float:
@@ -200,7 +205,17 @@ class Job:
             "error": self.error,
             "music_path": self.music_path,
             "burn_subtitles": self.burn_subtitles,
+            "asked": list(self.asked),
+            "costs": list(self.costs),
+            "estimate": self.estimate,
+            "language_ui": self.language_ui,
+            "notes": dict(self.notes),
         }
+
+    @property
+    def cost(self) -> float:
+        """USD spent so far (the sum of the ledger's records)."""
+        return round(sum(c.get("cost", 0.0) for c in self.costs), 6)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Job":

@@ -122,7 +122,11 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field(
         "https://api.telegram.org", description="Bot API server; a local one lifts the 20/50 MB limits"
     )
+    telegram_local_server: bool = Field(
+        False, description="TELEGRAM_API_URL is Telegram's local Bot API server: 2000 MB downloads and uploads"
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0")
+    worker_concurrency: int = Field(8, ge=1, le=64, description="jobs and updates a worker process handles at once")
     approval_timeout: float = Field(600.0, gt=0, description="seconds an approval waits before the job is cancelled")
     approval_ttl: float = Field(900.0, gt=0, description="TTL of approval:{job_id}:{type} keys")
     jobs_per_minute: int = Field(5, ge=1)

@@ -1,26 +1,30 @@
-"""The stages of a job, in order, each idempotent (R6–R16).
+"""The stages of a job, each idempotent (R6–R16).
 
-    script → [approve] → pictures → [approve] → clips → [approve] → narration → assembly
+    script → [approve] ─┬→ pictures ─→ [approve first 5] → clips → [approve first 3] ─┬→ assembly
+                        └→ narration ───────────────────────────────────────────────────┘
     → delivery → cleanup
+
+Pictures, clips and narration overlap (``schedule.produce``): a segment's clip starts
+as soon as its picture exists and the pictures are approved.
 
 Every stage first looks at what the job already has (its recorded state and the files
 in its folder) and does only what is missing, so a stage that runs again — after a
 retry, a crash or a resume — never pays twice for the same thing. Files appear only
 when complete (``atomic_path``), so "the file exists" means "the step is done".
 
-Retries: this module is the one layer that retries a failed segment, and only for
-``TransientError`` (``settings.retries`` more attempts, waiting ``retry_after`` when the
-provider gave one, else a capped exponential backoff with jitter). Providers do not
-retry on their own beyond what their SDK does.
+Retries: ``Pipeline._call`` is the one layer that retries a failed *step* (a failed or
+timed-out generation task), and only for ``TransientError`` (``settings.retries`` more
+attempts, waiting ``retry_after`` when the provider gave one, else a capped exponential
+backoff with jitter). HTTP-level failures (408/409/429/5xx) are retried by the SDKs
+alone; providers map what is left after them to permanent errors, so no failure is
+retried by two layers.
 """
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -40,7 +44,10 @@ from ..media.subtitles import Cue, write_srt
 from ..models import Job, JobStatus, SegmentStatus, VideoFormat, VideoSegment
 from ..providers.base import Providers
 from ..settings import Settings
-from .approvals import CLIP_PREVIEW, PICTURE_PREVIEW, AutoApprove, Gate, Preview
+from ..providers.base import TaskRef, Usage, metered
+from .approvals import Approvals, AutoApprove, Gate, GateApprovals, Preview
+from .ledger import MemorySpending, Spending, check_caps, estimate, price
+from .schedule import produce
 from .script import chunk_text, split_script
 from .store import JobStore, LocalJobStore
 
@@ -78,8 +85,8 @@ class Outcome:
 
 
 class Pipeline:
-    """Runs a job's stages with the given providers; a shell (CLI, bot) supplies the gate,
-    the progress sink, the cancellation check and the delivery."""
+    """Runs a job's stages with the given providers; a shell (CLI, bot) supplies the
+    approvals, the progress sink, the cancellation check and the delivery."""
 
     def __init__(
         self,
@@ -88,21 +95,26 @@ class Pipeline:
         *,
         files: FileManager | None = None,
         store: JobStore | None = None,
+        approvals: Approvals | None = None,
         gate: Gate | None = None,
         progress: Progress | None = None,
         cancelled: Callable[[], bool] = lambda: False,
+        spending: Spending | None = None,
     ) -> None:
         self.settings = settings
         self.providers = providers
         self.files = files or FileManager(settings.work_dir)
         self.store = store or LocalJobStore(self.files)
-        self.gate = gate or AutoApprove()
+        self.approvals = approvals or (GateApprovals(gate) if gate is not None else AutoApprove())
         self.progress = progress or NullProgress()
         self.cancelled = cancelled
+        self.spending = spending or MemorySpending()
+        self._save_lock = threading.RLock()
 
     # ---- jobs -------------------------------------------------------------------------
     def new_job(self, prompt: str, *, language: str | None = None, **fields) -> Job:
-        """Validate ``prompt`` and make a job for it (no folder yet)."""
+        """Validate ``prompt``, estimate the cost and check the caps; make a job for it
+        (no folder yet). Nothing is spent before this passes."""
         text = " ".join((prompt or "").split())
         if not text:
             raise InputError("empty prompt", code="empty_prompt")
@@ -113,6 +125,9 @@ class Pipeline:
                               self.settings.max_upload_bytes, self.settings.audio_bitrate_kbps * 1000)
         except MediaError as exc:
             raise InputError(str(exc), code="video_too_long") from exc
+        expected = estimate(self.settings, self.providers, segment_count=self.settings.segment_count,
+                            segment_seconds=self.settings.segment_seconds, prompt_chars=len(text)).total
+        check_caps(self.settings, self.spending, fields.get("user_id"), expected)
         now = time.time()
         return Job(
             job_id=new_job_id(),
@@ -124,43 +139,54 @@ class Pipeline:
             created_at=now,
             updated_at=now,
             burn_subtitles=self.settings.burn_subtitles,
+            estimate=expected,
             **fields,
         )
 
-    def run(self, job: Job, deliver: Callable[[Job, Outcome], None], *, script_text: str | None = None) -> Outcome:
-        """All stages, the three gates, delivery; the job's folder is deleted at the end
-        whatever happens (R16)."""
-        structlog.contextvars.bind_contextvars(job_id=job.job_id)
+    def run(self, job: Job, deliver: Callable[[Job, "Outcome"], None], *, script_text: str | None = None) -> "Outcome":
+        """The whole job in this process, waiting for each approval (the CLI)."""
+        self.files.create_job_dir(job.job_id)
+        outcome = self.advance(job, deliver, script_text=script_text, wait=True)
+        assert outcome is not None
+        return outcome
+
+    def advance(self, job: Job, deliver: Callable[[Job, "Outcome"], None], *, script_text: str | None = None,
+                wait: bool = False) -> "Outcome | None":
+        """Do everything the job allows now. Returns the delivered ``Outcome``, or None
+        when the job waits for a person (only with ``wait=False``: the caller is freed
+        and calls again once the answer is in). The job's folder is deleted when the job
+        ends: delivered, cancelled or failed (R16)."""
+        structlog.contextvars.bind_contextvars(job_id=job.job_id, user_id=job.user_id)
         started = time.perf_counter()
-        log.info("job_started", language=job.language, segments=job.segment_count,
-                 seconds=job.segment_seconds, aspect=job.aspect.value)
+        if job.status == JobStatus.CREATED:
+            log.info("job_started", language=job.language, segments=job.segment_count,
+                     seconds=job.segment_seconds, aspect=job.aspect.value, estimate=job.estimate)
         try:
             self.files.create_job_dir(job.job_id)
             self.write_script(job, script_text)
-            self._ask(job, Preview("script", script=job.script), JobStatus.AWAITING_SCRIPT_APPROVAL)
-            self.make_pictures(job)
-            firsts = [Path(s.picture_path) for s in job.segments[:PICTURE_PREVIEW]]
-            self._ask(job, Preview("pictures", files=firsts), JobStatus.AWAITING_PICTURES_APPROVAL)
-            self.make_clips(job)
-            firsts = [Path(s.clip_path) for s in job.segments[:CLIP_PREVIEW]]
-            self._ask(job, Preview("clips", files=firsts), JobStatus.AWAITING_CLIPS_APPROVAL)
-            self.narrate(job)
+            self._request(job, Preview("script", script=job.script, cost=job.estimate))
+            if not self._answer(job, "script", wait):
+                return None
+            if not produce(self, job, wait=wait):
+                return None
             outcome = self.assemble(job)
             deliver(job, outcome)
             self._set(job, JobStatus.DONE)
-            log.info("job_done", duration_ms=_ms(started), size=outcome.size)
+            log.info("job_done", duration_ms=_ms(started), size=outcome.size, cost=job.cost)
+            self.files.cleanup_job(job.job_id)
             return outcome
         except JobCancelled:
-            log.info("job_cancelled", stage=job.status.value, duration_ms=_ms(started))
+            log.info("job_cancelled", stage=job.status.value, cost=job.cost)
             job.status = JobStatus.CANCELLED
+            self.files.cleanup_job(job.job_id)
             raise
         except BaseException as exc:
             job.status, job.error = JobStatus.FAILED, getattr(exc, "code", type(exc).__name__)
-            log.error("job_failed", error=str(exc), code=job.error, duration_ms=_ms(started))
+            log.error("job_failed", error=str(exc), code=job.error, cost=job.cost)
+            self.files.cleanup_job(job.job_id)
             raise
         finally:
-            self.files.cleanup_job(job.job_id)
-            structlog.contextvars.unbind_contextvars("job_id")
+            structlog.contextvars.unbind_contextvars("job_id", "user_id")
 
     def video_format(self, job: Job) -> VideoFormat:
         """The picture every stage of ``job`` makes: the job's aspect at the set size."""
@@ -181,61 +207,67 @@ class Pipeline:
                     words_per_second=self.settings.words_per_second, max_tempo=self.settings.max_tempo,
                 )
             else:
-                job.script = self._call("script", None, self.providers.script.write, job.prompt,
+                job.script = self._call(job, "script", None, self.providers.script.write, job.prompt,
                                         language=job.language, segment_count=job.segment_count,
                                         segment_seconds=job.segment_seconds)
         for note in job.script.warnings:
             log.warning("script_warning", note=note)
         job.segments = [VideoSegment(index=s.index) for s in job.script.segments]
-        self.store.save(job)
+        self.save(job)
 
     def make_pictures(self, job: Job) -> None:
-        """Stage 3 (R9): one picture per segment."""
-        self._set(job, JobStatus.PICTURES)
-        fmt = self.video_format(job)
-        folder = self._folder(job, "pictures")
-        provider = self.providers.pictures
-
-        def one(seg: VideoSegment) -> None:
-            script_seg = job.script.segments[seg.index]
-            path = folder / f"{seg.index:03d}.png"
-            self._call("pictures", seg.index, provider.make, script_seg, path, fmt, seed=job.prompt)
-            seg.picture_path, seg.status = str(path), SegmentStatus.PICTURE_DONE
-
-        todo = [s for s in job.segments if not _done(s.picture_path)]
-        self._each(job, "pictures", todo, one, self.settings.concurrency)
+        """Stage 3 (R9) alone: one picture per segment (benchmarks and tests)."""
+        produce(self, job, clips=False, narration=False, wait=True, previews=False)
 
     def make_clips(self, job: Job) -> None:
-        """Stage 5 (R11): every picture becomes an S-second clip."""
-        self._set(job, JobStatus.CLIPS)
-        fmt = self.video_format(job)
-        folder = self._folder(job, "clips")
-        provider = self.providers.motion
+        """Stage 5 (R11) alone: every picture becomes an S-second clip."""
+        produce(self, job, pictures=False, narration=False, wait=True, previews=False)
+
+    def make_picture(self, job: Job, seg: VideoSegment) -> None:
+        """One segment's picture (idempotent: a recorded provider task is resumed)."""
+        path = self._folder(job, "pictures") / f"{seg.index:03d}.png"
+        ref = TaskRef(seg.picture_task_id, seg.picture_url, seg.picture_at, on_change=None)
+
+        def record(r: TaskRef) -> None:
+            seg.picture_task_id, seg.picture_url, seg.picture_at = r.task_id, r.output_url, r.finished_at
+            self.save(job)
+
+        ref.on_change = record
+        self._call(job, "pictures", seg.index, self.providers.pictures.make, job.script.segments[seg.index],
+                   path, self.video_format(job), seed=job.prompt, task=ref)
+        seg.picture_path, seg.status = str(path), SegmentStatus.PICTURE_DONE
+
+    def make_clip(self, job: Job, seg: VideoSegment) -> None:
+        """One segment's clip from its picture (idempotent like ``make_picture``)."""
+        path = self._folder(job, "clips") / f"{seg.index:03d}.mp4"
         cap = video_bitrate_for(job.duration, self.settings.max_upload_bytes, self.settings.audio_bitrate_kbps * 1000)
+        picture = TaskRef(seg.picture_task_id, seg.picture_url, seg.picture_at)
+        ref = TaskRef(seg.clip_task_id, seg.clip_url, seg.clip_at)
 
-        def one(seg: VideoSegment) -> None:
-            path = folder / f"{seg.index:03d}.mp4"
-            self._call("clips", seg.index, provider.animate, Path(seg.picture_path),
-                       job.script.segments[seg.index], path, fmt,
-                       seconds=job.segment_seconds, max_bitrate=cap)
-            seg.clip_path, seg.status = str(path), SegmentStatus.CLIP_DONE
+        def record(r: TaskRef) -> None:
+            seg.clip_task_id, seg.clip_url, seg.clip_at = r.task_id, r.output_url, r.finished_at
+            self.save(job)
 
-        todo = [s for s in job.segments if not _done(s.clip_path)]
-        workers = getattr(provider, "concurrency", None) or self.settings.concurrency
-        self._each(job, "clips", todo, one, workers)
+        ref.on_change = record
+        self._call(job, "clips", seg.index, self.providers.motion.animate, Path(seg.picture_path),
+                   job.script.segments[seg.index], path, self.video_format(job),
+                   seconds=job.segment_seconds, max_bitrate=cap, task=ref, picture_task=picture)
+        seg.clip_path, seg.status = str(path), SegmentStatus.CLIP_DONE
 
-    def narrate(self, job: Job) -> None:
-        """Stage 7 (R13, R37): each segment's words, placed at its start; subtitles."""
-        self._set(job, JobStatus.NARRATION)
+    def narrate(self, job: Job, *, stop: Callable[[], bool] | None = None) -> None:
+        """Stage 7 (R13, R37): each segment's words, placed at its start; subtitles.
+        ``stop`` (the scheduler's) ends it between segments once a sibling step failed."""
         folder = self._folder(job, "narration")
         pieces: list[tuple[int, float, float, Path | None]] = []
         spoken = [s for s in job.script.segments if s.text.strip()]
         with self._stage(job, "narration", len(spoken)):
             for n, seg in enumerate(spoken, 1):
                 self._check_cancel()
+                if stop is not None and stop():  # the job failed elsewhere: speak no more (R36)
+                    raise JobCancelled("stopped")
                 path = folder / f"{seg.index:03d}.wav"
                 if not path.exists():
-                    self._speak(seg.index, seg.text, path, job.language)
+                    self._speak(job, seg.index, seg.text, path, job.language)
                 pieces.append((seg.index, seg.start, seg.end, path))
                 self.progress.advance(job, "narration", n, len(spoken))
             track = self.files.path(job.job_id, "narration.wav")
@@ -245,7 +277,7 @@ class Pipeline:
         srt = write_srt([Cue(p.start, p.end, texts[p.index]) for p in placements],
                         self.files.path(job.job_id, "subtitles.srt"))
         job.narration_path, job.subtitles_path = str(track), str(srt)
-        self.store.save(job)
+        self.save(job)
 
     def assemble(self, job: Job) -> Outcome:
         """Stage 8 (R14): clips + narration (+ music, + burned subtitles) → final.mp4."""
@@ -265,7 +297,7 @@ class Pipeline:
                 subtitles_filter=burn, workdir=workdir, ffmpeg=self.settings.ffmpeg_binary,
             )
         job.output_path = str(out)
-        self.store.save(job)
+        self.save(job)
         return Outcome(out, Path(job.subtitles_path) if job.subtitles_path else None, result.duration,
                        result.size, result.reencoded, list(job.script.warnings))
 
@@ -288,32 +320,51 @@ class Pipeline:
         pick = int(hashlib.sha256(job.job_id.encode()).hexdigest(), 16) % len(tracks)
         return tracks[pick]
 
-    def _speak(self, index: int, text: str, path: Path, language: str) -> None:
+    def _speak(self, job: Job, index: int, text: str, path: Path, language: str) -> None:
         """One segment's speech into ``path``; texts over the provider's limit are spoken
         in sentence-sized pieces and joined."""
         speech = self.providers.speech
         chunks = chunk_text(text, speech.max_chars)
         if len(chunks) == 1:
-            self._call("narration", index, speech.speak, text, path, language=language)
+            self._call(job, "narration", index, speech.speak, text, path, language=language)
             return
         parts = []
         for k, chunk in enumerate(chunks):
             part = path.with_name(f"{path.stem}_chunk{k}{path.suffix}")
-            self._call("narration", index, speech.speak, chunk, part, language=language)
+            self._call(job, "narration", index, speech.speak, chunk, part, language=language)
             parts.append(audio_samples(part, rate=RATE))
             part.unlink(missing_ok=True)
         with atomic_path(path) as tmp:  # the joined file appears only when whole
             write_wav(np.concatenate(parts), tmp)
 
-    def _ask(self, job: Job, preview: Preview, status: JobStatus) -> None:
+    def _request(self, job: Job, preview: Preview) -> None:
+        """Ask for an approval once per job (the request survives restarts in ``job.asked``)."""
+        if preview.kind in job.asked:
+            return
         self._check_cancel()
-        self._set(job, status)
+        status = {"script": JobStatus.AWAITING_SCRIPT_APPROVAL, "pictures": JobStatus.AWAITING_PICTURES_APPROVAL,
+                  "clips": JobStatus.AWAITING_CLIPS_APPROVAL}[preview.kind]
+        if preview.kind == "script":
+            job.status = status
+        job.asked.append(preview.kind)
+        self.save(job)
         log.info("approval_requested", kind=preview.kind)
-        if not self.gate.ask(job, preview):
-            log.info("approval_refused", kind=preview.kind)
-            raise JobCancelled(f"{preview.kind} not approved")
-        log.info("approval_given", kind=preview.kind)
-        self._check_cancel()
+        self.approvals.request(job, preview)
+
+    def _answer(self, job: Job, kind: str, wait: bool) -> bool:
+        """True when ``kind`` is approved; False when still open and ``wait`` is off;
+        raises ``JobCancelled`` on a refusal."""
+        while True:
+            self._check_cancel()
+            state = self.approvals.state(job, kind)
+            if state is False:
+                log.info("approval_refused", kind=kind)
+                raise JobCancelled(f"{kind} not approved")
+            if state:
+                return True
+            if not wait:
+                return False
+            time.sleep(0.1)
 
     def _check_cancel(self) -> None:
         if self.cancelled():
@@ -321,11 +372,18 @@ class Pipeline:
 
     def _set(self, job: Job, status: JobStatus) -> None:
         job.status = status
-        self.store.save(job)
+        self.save(job)
 
-    def _call(self, stage: str, segment: int | None, fn, *args, **kwargs):
-        """One provider call, retried on transient errors, logged with its duration."""
+    def save(self, job: Job) -> None:
+        """Record the job's state (one writer at a time: worker threads share the job)."""
+        with self._save_lock:
+            self.store.save(job)
+
+    def _call(self, job: Job, stage: str, segment: int | None, fn, *args, **kwargs):
+        """One provider call, retried on transient errors; its duration, usage and price
+        go to the log and to the job's cost ledger (R27, R36)."""
         provider = getattr(getattr(fn, "__self__", None), "name", "?")
+        task = kwargs.get("task")  # a paid remote task's record, when the step has one
         for attempt in Retrying(
             stop=stop_after_attempt(self.settings.retries + 1),
             retry=retry_if_exception_type(TransientError),
@@ -335,51 +393,31 @@ class Pipeline:
             with attempt:
                 self._check_cancel()
                 started = time.perf_counter()
-                result = fn(*args, **kwargs)
-                log.info("provider_call", stage=stage, segment=segment, provider=provider,
-                         attempt=attempt.retry_state.attempt_number, duration_ms=_ms(started), cost=0.0)
+                with metered() as used:
+                    try:
+                        result = fn(*args, **kwargs)
+                    finally:
+                        self._record(job, stage, segment, provider, used, _ms(started),
+                                     attempt.retry_state.attempt_number, getattr(task, "task_id", None))
         return result
 
-    def _each(self, job: Job, stage: str, todo: list[VideoSegment], fn, workers: int) -> None:
-        """Run ``fn`` for every segment in ``todo``, ``workers`` at a time; the first failure
-        stops the rest (running ones finish, queued ones never start)."""
-        total = len(job.segments)
-        done = total - len(todo)
-        with self._stage(job, stage, total):
-            self.progress.advance(job, stage, done, total)
-            if not todo:
-                return
-            stop = threading.Event()
-
-            def task(seg: VideoSegment) -> None:
-                if stop.is_set():  # a sibling failed: this one must not start (or pay)
-                    return
-                try:
-                    fn(seg)
-                except BaseException:
-                    stop.set()
-                    raise
-
-            with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=stage) as pool:
-                # each task runs in a copy of this context, so its logs carry the job id
-                pending = {pool.submit(contextvars.copy_context().run, task, seg) for seg in todo}
-                try:
-                    while pending:
-                        finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                        for fut in finished:
-                            if fut.exception() is not None:
-                                raise fut.exception()
-                            done += 1
-                            self.progress.advance(job, stage, done, total)
-                        self.store.save(job)
-                except BaseException:
-                    # queued segments must not start once the stage has failed or been
-                    # interrupted; running ones finish before the pool closes
-                    stop.set()
-                    for fut in pending:
-                        fut.cancel()
-                    self.store.save(job)
-                    raise
+    def _record(self, job: Job, stage: str, segment: int | None, provider: str, used: list[Usage],
+                duration_ms: int, attempt: int, task_id: str | None = None) -> None:
+        cost = round(sum(price(self.settings, u) for u in used), 6)
+        units: dict[str, float] = {}
+        for u in used:  # one step may make several requests (a script and its repair)
+            units[u.unit] = units.get(u.unit, 0.0) + u.units
+        entry = {"stage": stage, "segment": segment, "provider": provider,
+                 "model": used[0].model if used else None, "units": units, "cost": cost,
+                 "duration_ms": duration_ms, "attempt": attempt, "task_id": task_id, "at": round(time.time(), 3)}
+        with self._save_lock:
+            # a task polled again after a resume was paid for once: it is recorded once
+            again = bool(task_id) and any(c.get("task_id") == task_id for c in job.costs)
+            if used and not again:
+                job.costs.append(entry)
+        log.info("provider_call", recorded=bool(used) and not again, **{k: v for k, v in entry.items() if k != "at"})
+        if used and not again:
+            self.spending.add(job.user_id, cost)
 
     def _stage(self, job: Job, stage: str, total: int):
         return _StageTimer(self, job, stage, total)

@@ -1,29 +1,126 @@
 """Builds the provider for each capability from the settings (the one place that chooses).
 
-Issue-2 scope: every capability has an offline implementation; cloud ones are added
-beside them and chosen here when their key is set.
+Per stage (script, pictures, motion, speech, transcription): the cloud provider when its
+key is set, the offline one otherwise — or the one named in ``PROVIDERS`` /
+``--providers`` (``pictures=runway,motion=local``). Naming a cloud provider without its
+key is a ``ConfigError`` at start-up, naming the variable.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
+from ..errors import ConfigError
 from ..settings import Settings
 from .base import Providers
 
+STAGES = ("script", "pictures", "motion", "speech", "transcription")
+#: which providers can do which stage
+CHOICES = {
+    "script": ("openai", "local"),
+    "pictures": ("runway", "local"),
+    "motion": ("runway", "local"),
+    "speech": ("openai", "local"),
+    "transcription": ("openai", "local"),
+}
 
-def build_providers(settings: Settings) -> Providers:
-    """The ``Providers`` bundle the pipeline runs with."""
-    from .local.motion import KenBurnsAnimator
-    from .local.pictures import ProceduralPictureMaker
-    from .local.script_writer import DraftScriptWriter
-    from .local.speech import EspeakNarrator
-    from .local.transcribe import SphinxTranscriber
 
-    motion = KenBurnsAnimator(ffmpeg_binary=settings.ffmpeg_binary)
-    motion.concurrency = settings.local_motion_workers  # CPU-bound: one clip per core
-    return Providers(
-        script=DraftScriptWriter(words_per_second=settings.words_per_second, max_tempo=settings.max_tempo),
-        pictures=ProceduralPictureMaker(),
-        motion=motion,
-        speech=EspeakNarrator(),
-        transcriber=SphinxTranscriber(),
-    )
+def parse_choices(text: str) -> dict[str, str]:
+    """``"pictures=runway, motion=local"`` → ``{"pictures": "runway", "motion": "local"}``."""
+    chosen: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        stage, _, name = part.partition("=")
+        stage, name = stage.strip().lower(), name.strip().lower()
+        if stage not in CHOICES:
+            raise ConfigError(f"unknown stage {stage!r}", code="config",
+                              reason=f"PROVIDERS: unknown stage {stage!r} (one of {', '.join(STAGES)})")
+        if name not in CHOICES[stage]:
+            raise ConfigError(f"unknown provider {name!r}", code="config",
+                              reason=f"PROVIDERS: {stage} can be {' or '.join(CHOICES[stage])}, not {name!r}")
+        chosen[stage] = name
+    return chosen
+
+
+def choose(settings: Settings) -> dict[str, str]:
+    """The provider name for every stage."""
+    explicit = parse_choices(settings.providers)
+    has_openai = settings.secret(settings.openai_api_key) is not None
+    has_runway = settings.secret(settings.runway_api_key) is not None
+    default = {"script": "openai" if has_openai else "local",
+               "pictures": "runway" if has_runway else "local",
+               "motion": "runway" if has_runway else "local",
+               "speech": "openai" if has_openai else "local",
+               "transcription": "openai" if has_openai else "local"}
+    chosen = {**default, **explicit}
+    for stage, name in chosen.items():
+        if name == "openai" and not has_openai:
+            raise ConfigError("OPENAI_API_KEY is not set", code="config",
+                              reason=f"{stage} uses OpenAI but OPENAI_API_KEY is not set")
+        if name == "runway" and not has_runway:
+            raise ConfigError("RUNWAY_API_KEY is not set", code="config",
+                              reason=f"{stage} uses Runway but RUNWAY_API_KEY is not set")
+    return chosen
+
+
+def build_providers(settings: Settings, *, cancelled: Callable[[], bool] | None = None) -> Providers:
+    """The ``Providers`` bundle the pipeline runs with; ``cancelled`` lets long provider
+    waits (Runway task polling) stop early when the job is cancelled."""
+    chosen = choose(settings)
+    openai_client = runway_client = None
+    if "openai" in chosen.values():
+        from .cloud_openai import make_openai_client
+
+        openai_client = make_openai_client(settings)
+    if "runway" in chosen.values():
+        from .cloud_runway import make_runway_client
+
+        runway_client = make_runway_client(settings)
+
+    if chosen["script"] == "openai":
+        from .cloud_openai import OpenAIScriptWriter
+
+        script = OpenAIScriptWriter(openai_client, settings)
+    else:
+        from .local.script_writer import DraftScriptWriter
+
+        script = DraftScriptWriter(words_per_second=settings.words_per_second, max_tempo=settings.max_tempo)
+
+    if chosen["pictures"] == "runway":
+        from .cloud_runway import RunwayPictureMaker
+
+        pictures = RunwayPictureMaker(runway_client, settings, cancelled=cancelled)
+    else:
+        from .local.pictures import ProceduralPictureMaker
+
+        pictures = ProceduralPictureMaker()
+
+    if chosen["motion"] == "runway":
+        from .cloud_runway import RunwayAnimator
+
+        motion = RunwayAnimator(runway_client, settings, cancelled=cancelled)
+    else:
+        from .local.motion import KenBurnsAnimator
+
+        motion = KenBurnsAnimator(ffmpeg_binary=settings.ffmpeg_binary)
+        motion.concurrency = settings.local_motion_workers  # CPU-bound: one clip per core
+
+    if chosen["speech"] == "openai":
+        from .cloud_openai import OpenAINarrator
+
+        speech = OpenAINarrator(openai_client, settings)
+    else:
+        from .local.speech import EspeakNarrator
+
+        speech = EspeakNarrator()
+
+    if chosen["transcription"] == "openai":
+        from .cloud_openai import OpenAITranscriber
+
+        transcriber = OpenAITranscriber(openai_client, settings)
+    else:
+        from .local.transcribe import SphinxTranscriber
+
+        transcriber = SphinxTranscriber()
+    return Providers(script=script, pictures=pictures, motion=motion, speech=speech, transcriber=transcriber)

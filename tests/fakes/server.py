@@ -98,7 +98,9 @@ class FakeServer:
             return [c for c in self.calls if c.method == method and path_part in c.path]
 
     def start(self) -> "FakeServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name=type(self).__name__, daemon=True)
+        # a short poll interval: shutdown() waits up to one interval (0.5 s by default)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 

@@ -1,0 +1,193 @@
+"""One Telegram update in → replies, new jobs, approvals (R2–R5, R7, R18, R20–R23).
+
+Runs on a worker (the ``handle_update`` task), never in the web process. Everything the
+user sees comes from ``texts`` and ``messages`` in their language; every callback query
+is answered, whatever it was.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import structlog
+from telegram import Message, Update, User
+
+from ..errors import StoryReelError
+from ..messages import message, message_for
+from ..pipeline.ledger import estimate_seconds, price
+from ..pipeline.stages import Pipeline
+from ..providers.base import metered
+from ..providers.factory import build_providers
+from .jobs import TERMINAL, parse_callback
+from .services import Services
+from .texts import text, ui_language
+
+log = structlog.get_logger(__name__)
+
+
+def handle_update(services: Services, data: dict) -> None:
+    update = Update.de_json(data, services.client.bot)
+    user = update.effective_user
+    structlog.contextvars.bind_contextvars(update_id=update.update_id, user_id=user.id if user else None)
+    try:
+        if update.callback_query is not None:
+            _on_button(services, update)
+        elif update.message is not None:
+            _on_message(services, update.message)
+        elif update.edited_message is not None:
+            # a prompt cannot be changed once sent: say what to do instead
+            msg = update.edited_message
+            services.client.send_message(msg.chat_id, text("unsupported", _lang(msg.from_user)))
+        else:  # channel posts, member updates…: nobody to answer
+            log.info("update_ignored", kind=_kind(update))
+    finally:
+        structlog.contextvars.unbind_contextvars("update_id", "user_id")
+
+
+def _lang(user: User | None) -> str:
+    return ui_language(user.language_code if user else None)
+
+
+def _kind(update: Update) -> str:
+    for name in ("channel_post", "edited_channel_post", "my_chat_member", "chat_member", "inline_query"):
+        if getattr(update, name, None) is not None:
+            return name
+    return "other"
+
+
+def _on_message(s: Services, msg: Message) -> None:
+    lang, chat = _lang(msg.from_user), msg.chat_id
+    if msg.from_user is None or msg.chat.type != "private":
+        log.info("update_ignored", kind="not_private")
+        return
+    if msg.text is not None:
+        command = msg.text.strip().split()[0].split("@")[0].lower() if msg.text.strip() else ""
+        if command == "/start":
+            s.client.send_message(chat, _greeting(s, lang))
+        elif command == "/help":
+            s.client.send_message(chat, text("help", lang, limit=s.settings.max_prompt_chars))
+        elif command == "/cancel":
+            _cancel_all(s, msg.from_user.id, chat, lang)
+        elif command.startswith("/"):
+            s.client.send_message(chat, text("help", lang, limit=s.settings.max_prompt_chars))
+        else:
+            _new_job(s, msg, msg.text, lang)
+    elif msg.voice is not None or msg.audio is not None:
+        _on_voice(s, msg, lang)
+    else:
+        s.client.send_message(chat, text("unsupported", lang))
+
+
+def _greeting(s: Services, lang: str) -> str:
+    settings = s.settings
+    providers = build_providers(settings)
+    eta = estimate_seconds(settings, providers, settings.segment_count, settings.segment_seconds)
+    minutes = settings.segment_count * settings.segment_seconds / 60
+    return text("start", lang, minutes=f"{minutes:g}", eta=max(1, math.ceil(eta / 60)))
+
+
+def _new_job(s: Services, msg: Message, prompt: str, lang: str, *, language: str | None = None,
+             extra_costs: list[dict] | None = None) -> None:
+    chat, user_id = msg.chat_id, msg.from_user.id
+    settings = s.upload_settings
+    try:
+        providers = build_providers(settings)
+        pipeline = Pipeline(settings, providers, files=s.files, store=s.store, spending=s.spending)
+        job = pipeline.new_job(prompt, language=language, user_id=user_id, chat_id=chat, language_ui=lang)
+    except StoryReelError as exc:  # empty, too long, over a cost cap, misconfigured
+        log.info("prompt_refused", code=exc.code)
+        s.client.send_message(chat, message_for(exc, lang))
+        return
+    if not s.active.claim(user_id, job.job_id):
+        s.client.send_message(chat, message("job_active", lang))
+        return
+    decision = s.limiter.hit(user_id)
+    if not decision.allowed:
+        s.active.release(user_id, job.job_id)
+        log.info("rate_limited", retry_after=decision.retry_after)
+        s.client.send_message(chat, message("rate_limited", lang, wait=decision.retry_after))
+        return
+    job.costs.extend(extra_costs or [])
+    s.store.save(job)
+    eta = estimate_seconds(settings, providers, job.segment_count, job.segment_seconds)
+    cost = text("cost_part", lang, cost=job.estimate) if job.estimate else ("" if lang == "en" else "")
+    s.client.send_message(chat, text("accepted", lang, eta=max(1, math.ceil(eta / 60)), cost=cost))
+    log.info("job_accepted", job_id=job.job_id, estimate=job.estimate)
+    s.dispatcher.start_step(job.job_id)
+
+
+def _on_voice(s: Services, msg: Message, lang: str) -> None:
+    """Voice → "I heard: …" → a job (R4); nothing is left behind whatever happens."""
+    media = msg.voice or msg.audio
+    limit_mb = s.download_limit_mb
+    if media.file_size and media.file_size > limit_mb * 1024 * 1024:
+        s.client.send_message(msg.chat_id, message("voice_too_large", lang, limit_mb=f"{limit_mb:g}"))
+        return
+    settings = s.settings
+    providers = build_providers(settings)
+    if providers.transcriber is None:
+        s.client.send_message(msg.chat_id, message("not_available_offline", lang))
+        return
+    s.files.root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="voice-", dir=s.files.root) as tmp:
+        path = Path(tmp) / "voice.ogg"
+        try:
+            s.client.download(media.file_id, path)
+            with metered() as used:
+                transcript = providers.transcriber.transcribe(path, language=None)
+        except StoryReelError as exc:
+            log.info("transcription_failed", code=exc.code, error=str(exc))
+            s.client.send_message(msg.chat_id, message_for(exc, lang))
+            return
+        except Exception as exc:  # a Telegram error on download, a bug: one human line
+            log.exception("voice_failed", error=type(exc).__name__)
+            s.client.send_message(msg.chat_id, message("audio_unreadable", lang))
+            return
+    heard = " ".join(transcript.text.split())
+    if not heard:
+        s.client.send_message(msg.chat_id, message("transcription_empty", lang))
+        return
+    s.client.send_message(msg.chat_id, text("heard", lang, text=heard))
+    costs = [{"stage": "transcription", "segment": None, "provider": providers.transcriber.name,
+              "model": u.model, "units": {u.unit: u.units}, "cost": round(price(settings, u), 6)} for u in used]
+    _new_job(s, msg, heard, lang, language=transcript.language, extra_costs=costs)
+
+
+def _on_button(s: Services, update: Update) -> None:
+    cq = update.callback_query
+    lang = _lang(cq.from_user)
+    parsed = parse_callback(cq.data)
+    job = s.store.load(parsed[1]) if parsed else None
+    if parsed is None or job is None or job.status in TERMINAL or parsed[2] not in job.asked:
+        s.client.answer_callback(cq.id, text("stale", lang))
+        return
+    action, job_id, kind = parsed
+    if job.user_id != cq.from_user.id:
+        log.warning("foreign_button", job_id=job_id, owner=job.user_id)
+        s.client.answer_callback(cq.id, text("not_yours", lang))
+        return
+    changed = s.approvals.approve(job_id, kind) if action == "ok" else s.approvals.refuse(job_id, kind)
+    if not changed:
+        state = s.approvals.raw(job_id, kind)
+        s.client.answer_callback(cq.id, text("already" if state else "stale", lang))
+        return
+    log.info("approval_answered", job_id=job_id, kind=kind, action=action)
+    if action == "no":
+        s.approvals.cancel(job_id, "user")
+    s.client.answer_callback(cq.id, text("approved" if action == "ok" else "cancelling", lang))
+    if cq.message is not None:
+        s.client.remove_buttons(cq.message.chat.id, cq.message.message_id)
+    s.dispatcher.start_step(job_id)
+
+
+def _cancel_all(s: Services, user_id: int, chat: int, lang: str) -> None:
+    running = [j for j in s.active.of(user_id)]
+    if not running:
+        s.client.send_message(chat, text("no_job", lang))
+        return
+    for job_id in running:
+        log.info("cancel_requested", job_id=job_id)
+        s.approvals.cancel(job_id, "user")
+        s.dispatcher.start_step(job_id)

@@ -1,0 +1,77 @@
+"""The bot's parts, built once per worker process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Protocol
+
+from ..media.files import FileManager
+from ..pipeline.ledger import RedisSpending
+from ..settings import Settings
+from .client import TelegramClient
+from .state import ActiveJobs, ApprovalManager, NewJobLimiter, RedisJobStore, connect
+
+#: the Bot API's own limits (R4, R14); a local Bot API server lifts both to 2000 MB
+LOCAL_SERVER_LIMIT_MB = 2000.0
+
+
+class Dispatcher(Protocol):
+    """How the bot hands work to the workers (Celery in production; see ``worker.py``)."""
+
+    def start_step(self, job_id: str) -> None: ...
+
+    def schedule_timeout(self, job_id: str, kind: str, delay: float) -> None: ...
+
+
+@dataclass
+class Services:
+    settings: Settings
+    dispatcher: Dispatcher
+
+    @cached_property
+    def redis(self):
+        return connect(self.settings)
+
+    @cached_property
+    def client(self) -> TelegramClient:
+        return TelegramClient(self.settings)
+
+    @cached_property
+    def store(self) -> RedisJobStore:
+        return RedisJobStore(self.redis)
+
+    @cached_property
+    def approvals(self) -> ApprovalManager:
+        return ApprovalManager(self.redis, self.settings.approval_ttl)
+
+    @cached_property
+    def active(self) -> ActiveJobs:
+        return ActiveJobs(self.redis, self.settings.active_jobs_per_user)
+
+    @cached_property
+    def limiter(self) -> NewJobLimiter:
+        return NewJobLimiter(self.settings)
+
+    @cached_property
+    def spending(self) -> RedisSpending:
+        return RedisSpending(self.redis)
+
+    @cached_property
+    def files(self) -> FileManager:
+        return FileManager(self.settings.work_dir)
+
+    @property
+    def local_api(self) -> bool:
+        return self.settings.telegram_local_server
+
+    @property
+    def download_limit_mb(self) -> float:
+        return LOCAL_SERVER_LIMIT_MB if self.local_api else self.settings.max_download_mb
+
+    @property
+    def upload_settings(self) -> Settings:
+        """The settings a job runs with: the upload limit follows the Bot API server."""
+        if self.local_api:
+            return self.settings.model_copy(update={"max_upload_mb": LOCAL_SERVER_LIMIT_MB})
+        return self.settings

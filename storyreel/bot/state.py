@@ -1,0 +1,191 @@
+"""What the bot keeps in Redis, so any worker can take a job's next step (R17, R22, R23).
+
+    storyreel:job:{job_id}          the job (JSON), kept a day after its last change
+    approval:{job_id}:{type}        "pending" | "approved" | "cancelled" (the seed's keys; TTL 15 min)
+    storyreel:cancel:{job_id}       why the job was stopped: "user" | "timeout"
+    storyreel:active:{user_id}      the user's running jobs (sorted set, scored by start time)
+    storyreel:lock:{job_id}         held by the worker running the job's step
+    storyreel:again:{job_id}        "someone asked for a step while the lock was held"
+    LIMITS:…                        the `limits` library's rate-limit windows
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+
+import redis as redis_lib
+from limits import RateLimitItemPerHour, RateLimitItemPerMinute
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from ..models import Job
+from ..pipeline.approvals import SEED_TYPES
+from ..settings import Settings
+
+JOB_TTL = 86400
+STALE_ACTIVE = 6 * 3600  # an "active" entry older than this was left by a crash
+
+
+def connect(settings: Settings) -> redis_lib.Redis:
+    return redis_lib.Redis.from_url(settings.redis_url, decode_responses=True, health_check_interval=30)
+
+
+class RedisJobStore:
+    """``JobStore`` in Redis: any worker can load the job and go on."""
+
+    def __init__(self, redis: redis_lib.Redis) -> None:
+        self.redis = redis
+
+    def save(self, job: Job) -> None:
+        job.updated_at = time.time()
+        self.redis.set(f"storyreel:job:{job.job_id}", json.dumps(job.to_dict(), ensure_ascii=False), ex=JOB_TTL)
+
+    def load(self, job_id: str) -> Job | None:
+        raw = self.redis.get(f"storyreel:job:{job_id}")
+        return Job.from_dict(json.loads(raw)) if raw else None
+
+
+_SWAP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""
+
+
+class ApprovalManager:
+    """The seed's approval API (``approve``, ``cancel``, ``is_approved``) on its keys, plus
+    ``request`` and ``state`` for the pipeline. Transitions are atomic: of two presses
+    of one button only the first changes anything."""
+
+    def __init__(self, redis: redis_lib.Redis, ttl: float = 900) -> None:
+        self.redis, self.ttl = redis, int(ttl)
+        self._swap = redis.register_script(_SWAP)
+
+    @staticmethod
+    def key(job_id: str, kind: str) -> str:
+        return f"approval:{job_id}:{SEED_TYPES.get(kind, kind)}"
+
+    def request(self, job_id: str, kind: str) -> None:
+        self.redis.set(self.key(job_id, kind), "pending", ex=self.ttl, nx=True)
+
+    def approve(self, job_id: str, kind: str) -> bool:
+        """True if this call approved a pending request (False: answered before, or expired)."""
+        return self._answer(job_id, kind, "approved")
+
+    def refuse(self, job_id: str, kind: str) -> bool:
+        return self._answer(job_id, kind, "cancelled")
+
+    def _answer(self, job_id: str, kind: str, value: str) -> bool:
+        return bool(self._swap(keys=[self.key(job_id, kind)], args=["pending", value]))
+
+    def is_approved(self, job_id: str, kind: str) -> bool:
+        return self.redis.get(self.key(job_id, kind)) == "approved"
+
+    def state(self, job_id: str, kind: str) -> bool | None:
+        value = self.redis.get(self.key(job_id, kind))
+        if value == "approved":
+            return True
+        if value == "cancelled":
+            return False
+        return None
+
+    def raw(self, job_id: str, kind: str) -> str | None:
+        return self.redis.get(self.key(job_id, kind))
+
+    def cancel(self, job_id: str, reason: str = "user") -> None:
+        """Stop the job: its pending approvals are refused and its workers see the flag."""
+        pipe = self.redis.pipeline()
+        pipe.set(f"storyreel:cancel:{job_id}", reason, ex=JOB_TTL, nx=True)
+        for kind in SEED_TYPES:
+            pipe.set(self.key(job_id, kind), "cancelled", xx=True, keepttl=True)
+        pipe.execute()
+
+    def cancel_reason(self, job_id: str) -> str | None:
+        return self.redis.get(f"storyreel:cancel:{job_id}")
+
+    def forget(self, job_id: str) -> None:
+        self.redis.delete(*(self.key(job_id, k) for k in SEED_TYPES))
+
+
+_CLAIM = """
+local key, limit, now, stale, job = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - stale)
+if redis.call('ZCARD', key) >= limit then return 0 end
+redis.call('ZADD', key, now, job)
+redis.call('EXPIRE', key, stale)
+return 1
+"""
+
+
+class ActiveJobs:
+    """At most N running jobs per user (R23), claimed atomically."""
+
+    def __init__(self, redis: redis_lib.Redis, limit: int) -> None:
+        self.redis, self.limit = redis, limit
+        self._claim = redis.register_script(_CLAIM)
+
+    def claim(self, user_id: int, job_id: str) -> bool:
+        return bool(self._claim(keys=[f"storyreel:active:{user_id}"],
+                                args=[self.limit, time.time(), STALE_ACTIVE, job_id]))
+
+    def release(self, user_id: int | None, job_id: str) -> None:
+        if user_id is not None:
+            self.redis.zrem(f"storyreel:active:{user_id}", job_id)
+
+    def of(self, user_id: int) -> list[str]:
+        return list(self.redis.zrange(f"storyreel:active:{user_id}", 0, -1))
+
+
+@dataclass
+class RateDecision:
+    allowed: bool
+    retry_after: int = 0
+
+
+class NewJobLimiter:
+    """Per user: ``jobs_per_minute`` and ``jobs_per_hour`` new jobs (R22), moving windows
+    in Redis (the ``limits`` library). Only new jobs count."""
+
+    def __init__(self, settings: Settings, namespace: str = "storyreel") -> None:
+        storage = RedisStorage(settings.redis_url, key_prefix=f"{namespace}-limits")
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.items = [RateLimitItemPerMinute(settings.jobs_per_minute), RateLimitItemPerHour(settings.jobs_per_hour)]
+
+    def hit(self, user_id: int) -> RateDecision:
+        key = str(user_id)
+        for item in self.items:
+            if not self.limiter.test(item, "new-job", key):
+                stats = self.limiter.get_window_stats(item, "new-job", key)
+                return RateDecision(False, max(1, math.ceil(stats.reset_time - time.time())))
+        for item in self.items:
+            self.limiter.hit(item, "new-job", key)
+        return RateDecision(True)
+
+
+class JobLock:
+    """One worker at a time runs a job's step; a request that finds the lock taken leaves
+    a note the holder reads after releasing it, so no wake-up is lost."""
+
+    def __init__(self, redis: redis_lib.Redis, job_id: str, timeout: float = 4 * 3600) -> None:
+        self.redis, self.job_id = redis, job_id
+        self.lock = redis.lock(f"storyreel:lock:{job_id}", timeout=timeout, blocking=False)
+
+    def acquire(self) -> bool:
+        self.redis.set(f"storyreel:again:{self.job_id}", 1, ex=3600)  # note first, then try
+        if not self.lock.acquire(blocking=False):
+            return False
+        self.redis.delete(f"storyreel:again:{self.job_id}")
+        return True
+
+    def release_and_check(self) -> bool:
+        """Release; True when someone asked for a step meanwhile (run again)."""
+        try:
+            self.lock.release()
+        except redis_lib.exceptions.LockError:
+            pass
+        return bool(self.redis.getdel(f"storyreel:again:{self.job_id}"))

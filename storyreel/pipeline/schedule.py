@@ -1,0 +1,249 @@
+"""Scheduling pictures, clips and narration so a job takes as little wall time as its
+providers allow (R9, R11, R13, R20).
+
+- Concurrency is per *model* (Runway limits each model separately): one semaphore per
+  model name, shared by every job in this process; ``MODEL_CONCURRENCY`` or the
+  provider's own ``concurrency`` (CPU-bound local motion) or ``CONCURRENCY`` sets it.
+- A segment's clip starts as soon as its picture exists and the pictures are approved;
+  narration starts alongside as soon as the script is approved.
+- The first 5 pictures are shown for approval as soon as they exist while the rest keep
+  coming; the same for the first 3 clips. Until the clips are approved only those 3 are
+  made, unless ``CLIPS_DURING_REVIEW`` (clips cost 5× pictures).
+- When nothing is left to do but wait for a person, ``produce`` returns False (the bot's
+  worker is freed) or, with ``wait=True`` (the CLI), polls the answer.
+
+Failures: the first failed step stops new steps from starting; running ones finish and
+the error is raised. Retrying a failed step is ``Pipeline._call``'s job, not this one's.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait as wait_futures
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ..errors import JobCancelled
+from ..models import Job, JobStatus, VideoSegment
+from .approvals import CLIP_PREVIEW, PICTURE_PREVIEW, Preview
+
+if TYPE_CHECKING:
+    from .stages import Pipeline
+
+log = structlog.get_logger(__name__)
+
+_POLL = 0.1  # seconds between looks at the approvals while steps run
+
+_slots_lock = threading.Lock()
+_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+
+
+def model_slots(model: str, limit: int) -> threading.BoundedSemaphore:
+    """The process-wide semaphore for ``model`` (one per model and limit)."""
+    with _slots_lock:
+        key = (model, limit)
+        if key not in _slots:
+            _slots[key] = threading.BoundedSemaphore(limit)
+        return _slots[key]
+
+
+def limit_for(settings, provider) -> int:
+    model = getattr(provider, "model", getattr(provider, "name", "?"))
+    if model in settings.model_concurrency:
+        return max(1, settings.model_concurrency[model])
+    return max(1, getattr(provider, "concurrency", None) or settings.concurrency)
+
+
+def _done(path: str | None) -> bool:
+    return bool(path) and Path(path).exists()
+
+
+def produce(p: "Pipeline", job: Job, *, pictures: bool = True, clips: bool = True, narration: bool = True,
+            wait: bool = False, previews: bool = True) -> bool:
+    """Make what the job still lacks. True when everything asked for exists (and, with
+    ``previews``, the pictures and clips are approved); False when the job now waits for
+    a person (never with ``wait=True``)."""
+    return _Production(p, job, pictures, clips, narration, wait, previews).run()
+
+
+class _Production:
+    def __init__(self, p: "Pipeline", job: Job, pictures: bool, clips: bool, narration: bool, wait: bool,
+                 previews: bool) -> None:
+        self.p, self.job, self.wait, self.previews = p, job, wait, previews
+        self.want_pictures, self.want_clips = pictures, clips
+        settings = p.settings
+        self.pic_limit = limit_for(settings, p.providers.pictures)
+        self.clip_limit = limit_for(settings, p.providers.motion)
+        self.pic_slots = model_slots(getattr(p.providers.pictures, "model", "pictures"), self.pic_limit)
+        self.clip_slots = model_slots(getattr(p.providers.motion, "model", "motion"), self.clip_limit)
+        segs = job.segments
+        self.need_pictures = [s for s in segs if not _done(s.picture_path)] if pictures else []
+        self.need_clips = [s for s in segs if not _done(s.clip_path)] if clips else []
+        self.need_narration = narration and not (_done(job.narration_path) and job.subtitles_path)
+        self.narration_started = False
+        self.inflight: dict[Future, tuple[str, VideoSegment | None, threading.BoundedSemaphore | None]] = {}
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.shown: set[str] = set()
+
+    # ---- the loop ---------------------------------------------------------------------
+    def run(self) -> bool:
+        p, job = self.p, self.job
+        pool = ThreadPoolExecutor(max_workers=self.pic_limit + self.clip_limit + 1, thread_name_prefix="segment")
+        try:
+            while True:
+                pictures_ok = clips_ok = False
+                if self.error is None:
+                    try:
+                        p._check_cancel()
+                        # ask first: the answers (and the status saved below, which a freed
+                        # worker leaves behind) then include a preview requested in this pass
+                        self._ask_previews()
+                        pictures_ok, clips_ok = self._approved("pictures"), self._approved("clips")
+                        self._status(pictures_ok, clips_ok)
+                        self._submit(pool, pictures_ok, clips_ok)
+                    except BaseException as exc:  # a refusal, a cancel, a failed request
+                        self._fail(exc)
+                if self.inflight:
+                    finished, _ = wait_futures(list(self.inflight), timeout=_POLL, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        self._finished(fut)
+                    continue
+                if self.error is not None:
+                    raise self.error
+                if self._complete(pictures_ok, clips_ok):
+                    return True
+                if self._work_left(pictures_ok, clips_ok):
+                    time.sleep(_POLL / 2)  # other jobs hold this model's slots
+                    continue
+                if not self.wait:
+                    p.save(job)
+                    log.info("waiting_for_approval", status=job.status.value)
+                    return False
+                time.sleep(_POLL)
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            p.save(job)
+
+    def _approved(self, kind: str) -> bool:
+        if not self.previews:
+            return True
+        if kind not in self.job.asked:
+            return False
+        state = self.p.approvals.state(self.job, kind)
+        if state is False:
+            log.info("approval_refused", kind=kind)
+            raise JobCancelled(f"{kind} not approved")
+        return bool(state)
+
+    def _status(self, pictures_ok: bool, clips_ok: bool) -> None:
+        job = self.job
+        if not self.previews:
+            return
+        if "pictures" in job.asked and not pictures_ok:
+            status = JobStatus.AWAITING_PICTURES_APPROVAL
+        elif "clips" in job.asked and not clips_ok:
+            status = JobStatus.AWAITING_CLIPS_APPROVAL
+        elif pictures_ok:
+            status = JobStatus.CLIPS
+        else:
+            status = JobStatus.PICTURES
+        if job.status != status:
+            self.p._set(job, status)
+
+    def _ask_previews(self) -> None:
+        if not self.previews:
+            return
+        segs = self.job.segments
+        first = segs[:PICTURE_PREVIEW]
+        if "pictures" not in self.job.asked and all(_done(s.picture_path) for s in first):
+            self.p._request(self.job, Preview("pictures", files=[Path(s.picture_path) for s in first]))
+        first = segs[:CLIP_PREVIEW]
+        if ("clips" not in self.job.asked and self.want_clips
+                and all(_done(s.clip_path) for s in first)):
+            self.p._request(self.job, Preview("clips", files=[Path(s.clip_path) for s in first]))
+
+    def _clip_allowed(self, seg: VideoSegment, pictures_ok: bool, clips_ok: bool) -> bool:
+        if not (pictures_ok and _done(seg.picture_path)):
+            return False
+        if not self.previews or clips_ok or self.p.settings.clips_during_review:
+            return True
+        return "clips" not in self.job.asked and seg.index < CLIP_PREVIEW
+
+    def _submit(self, pool: ThreadPoolExecutor, pictures_ok: bool, clips_ok: bool) -> None:
+        p, job = self.p, self.job
+        while self.need_pictures and self.pic_slots.acquire(blocking=False):
+            seg = self.need_pictures.pop(0)
+            if not self.shown.intersection({"pictures"}):
+                self.shown.add("pictures")
+                p.progress.stage(job, "pictures", len(job.segments))
+            self._start(pool, "pictures", seg, self.pic_slots, p.make_picture)
+        for seg in list(self.need_clips):
+            if not self._clip_allowed(seg, pictures_ok, clips_ok):
+                continue
+            if not self.clip_slots.acquire(blocking=False):
+                break
+            self.need_clips.remove(seg)
+            if "clips" not in self.shown:
+                self.shown.add("clips")
+                p.progress.stage(job, "clips", len(job.segments))
+            self._start(pool, "clips", seg, self.clip_slots, p.make_clip)
+        if self.need_narration and not self.narration_started:
+            self.narration_started = True
+            self._start(pool, "narration", None, None, lambda j, _s: p.narrate(j, stop=self.stop.is_set))
+
+    def _start(self, pool, kind: str, seg: VideoSegment | None, slots, fn) -> None:
+        stop = self.stop
+
+        def step() -> None:
+            if stop.is_set():  # a sibling failed or the job was cancelled: never start (or pay)
+                raise JobCancelled("stopped")
+            fn(self.job, seg)
+
+        # each step runs in a copy of this context, so its logs carry the job id
+        fut = pool.submit(contextvars.copy_context().run, step)
+        self.inflight[fut] = (kind, seg, slots)
+
+    def _finished(self, fut: Future) -> None:
+        kind, seg, slots = self.inflight.pop(fut)
+        if slots is not None:
+            slots.release()
+        exc = fut.exception()
+        if exc is not None:
+            self._fail(exc)
+            return
+        if kind == "narration":
+            self.need_narration = False
+            return
+        attr = "picture_path" if kind == "pictures" else "clip_path"
+        total = len(self.job.segments)
+        done = sum(1 for s in self.job.segments if _done(getattr(s, attr)))
+        self.p.save(self.job)
+        self.p.progress.advance(self.job, kind, done, total)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None or (isinstance(self.error, JobCancelled) and str(self.error) == "stopped"):
+            self.error = exc
+        self.stop.set()
+
+    def _complete(self, pictures_ok: bool, clips_ok: bool) -> bool:
+        segs = self.job.segments
+        if self.want_pictures and not all(_done(s.picture_path) for s in segs):
+            return False
+        if self.want_clips and not all(_done(s.clip_path) for s in segs):
+            return False
+        if self.need_narration:
+            return False
+        return not self.previews or (pictures_ok and (clips_ok or not self.want_clips))
+
+    def _work_left(self, pictures_ok: bool, clips_ok: bool) -> bool:
+        return bool(self.need_pictures) or any(
+            self._clip_allowed(s, pictures_ok, clips_ok) for s in self.need_clips
+        ) or (self.need_narration and not self.narration_started)

@@ -1,0 +1,127 @@
+"""The Celery app and its thin tasks (R16, R19, R25): the bot's work happens here.
+
+Queues: ``updates`` (one Telegram update each: quick) and ``jobs`` (a job's steps:
+minutes). Tasks only pick the parts up and call ``storyreel.bot``; no logic lives here.
+
+Waiting for a person holds no worker (R19): a job's step ends by asking for an approval
+and scheduling ``approval_timeout`` ``APPROVAL_TIMEOUT`` seconds later; the button press
+queues ``advance_job``; the timeout task cancels the job if the approval is still
+pending. Run a worker with ``storyreel worker`` (a thread pool: the steps mostly wait on
+providers and FFmpeg) and the hourly cleanup with ``storyreel beat``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
+
+from .log import configure_logging, guard_stdlib_logging
+from .settings import get_settings
+
+UPDATES_QUEUE, JOBS_QUEUE = "updates", "jobs"
+
+log = structlog.get_logger(__name__)
+
+
+def make_celery(redis_url: str) -> Celery:
+    app = Celery("storyreel", broker=redis_url, backend=None)
+    app.conf.update(
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=JOBS_QUEUE,
+        task_routes={"storyreel.handle_update": {"queue": UPDATES_QUEUE}},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_prefetch_multiplier=1,
+        beat_schedule={
+            "cleanup-hourly": {"task": "storyreel.cleanup", "schedule": 3600.0, "options": {"queue": JOBS_QUEUE}},
+        },
+    )
+    return app
+
+
+celery_app = make_celery(get_settings().redis_url)
+
+_services = None
+_services_lock = threading.Lock()
+
+
+class CeleryDispatcher:
+    """``bot.services.Dispatcher`` on Celery tasks."""
+
+    def start_step(self, job_id: str) -> None:
+        advance_job.apply_async(args=[job_id], queue=JOBS_QUEUE)
+
+    def schedule_timeout(self, job_id: str, kind: str, delay: float) -> None:
+        approval_timeout.apply_async(args=[job_id, kind], countdown=delay, queue=JOBS_QUEUE)
+
+
+def services():
+    """This process's bot parts (built on first use: after the fork, never before)."""
+    global _services
+    with _services_lock:
+        if _services is None:
+            from .bot.services import Services
+
+            _services = Services(get_settings(), CeleryDispatcher())
+        return _services
+
+
+@worker_process_init.connect
+def _init_logging(**_kw) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _guard_logs(logger=None, **_kw) -> None:
+    guard_stdlib_logging()
+    if logger is not None:
+        from .log import SecretFilter
+
+        for handler in logger.handlers:
+            handler.addFilter(SecretFilter())
+
+
+@celery_app.task(name="storyreel.handle_update")
+def handle_update(update: dict) -> None:
+    """One Telegram update, as the webhook (or the poller) received it."""
+    from .bot.handlers import handle_update as handle
+
+    handle(services(), update)
+
+
+@celery_app.task(name="storyreel.advance_job")
+def advance_job(job_id: str) -> None:
+    """Run a job as far as it goes without a person."""
+    from .bot.jobs import run_step
+
+    run_step(services(), job_id)
+
+
+@celery_app.task(name="storyreel.approval_timeout")
+def approval_timeout(job_id: str, kind: str) -> None:
+    from .bot.jobs import approval_timed_out
+
+    approval_timed_out(services(), job_id, kind)
+
+
+@celery_app.task(name="storyreel.cleanup")
+def cleanup() -> int:
+    """Delete job folders older than JOB_MAX_AGE_HOURS left behind by crashes (R16)."""
+    from .media.files import FileManager
+
+    settings = get_settings()
+    removed = FileManager(settings.work_dir).cleanup_old(settings.job_max_age_hours * 3600)
+    log.info("cleanup_done", removed=len(removed))
+    return len(removed)
+
+
+def enqueue_update(update: dict) -> None:
+    """Hand an update to the workers (called by the webhook; must be fast)."""
+    handle_update.apply_async(args=[update], queue=UPDATES_QUEUE)

@@ -1,0 +1,167 @@
+"""A whole bot on this machine for end-to-end tests: the fake Telegram Bot API, the real
+web process (gunicorn), a real Celery worker process and the real Redis (a database of
+the test's own, flushed before and after)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import redis
+
+from tests.fakes.telegram_server import BotCall, FakeTelegram
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "e2e-secret-Zx81"
+TOKEN = "123456:TEST-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class BotWorld:
+    """Start with ``with BotWorld(tmp_path, db=11, APPROVAL_TIMEOUT="600") as world:``."""
+
+    def __init__(self, tmp: Path, *, db: int, **settings: str) -> None:
+        self.tmp, self.db = tmp, db
+        self.work = tmp / "work"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.redis_url = f"redis://127.0.0.1:6379/{db}"
+        self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        self.tg = FakeTelegram(TOKEN)
+        self.port = free_port()
+        self.settings = {
+            "SEGMENT_COUNT": "6", "SEGMENT_SECONDS": "1", "VIDEO_SHORT_SIDE": "90", "FPS": "24",
+            "LOCAL_MOTION_WORKERS": "2", "APPROVAL_TIMEOUT": "600", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
+            **settings,
+        }
+        self.procs: list[subprocess.Popen] = []
+        self.pressed: set[tuple[int, int]] = set()  # (chat, message) of button messages already used
+        self.logs: list[Path] = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("OPENAI_", "RUNWAY", "TELEGRAM_", "PROVIDERS"))}
+        env.update({
+            "REDIS_URL": self.redis_url, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": self.tg.url,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET, "WORK_DIR": str(self.work), "PYTHONUNBUFFERED": "1",
+            **self.settings,
+        })
+        return env
+
+    @property
+    def webhook(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhook"
+
+    def __enter__(self) -> "BotWorld":
+        self.redis.flushdb()
+        self.tg.start()
+        self._spawn("web", [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4",
+                            "-b", f"127.0.0.1:{self.port}", "storyreel.web:create_app()"])
+        self._spawn("worker", [sys.executable, "-m", "storyreel.cli", "worker", "-c", "6"])
+        self._wait_up()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.tg.stop()
+        self.redis.flushdb()
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = self.tmp / f"{name}.log"
+        self.logs.append(log)
+        handle = open(log, "wb")
+        self.procs.append(subprocess.Popen(argv, env=self.env, cwd=self.tmp, stdout=handle, stderr=subprocess.STDOUT))
+
+    def _wait_up(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for proc, log in zip(self.procs, self.logs):
+                if proc.poll() is not None:
+                    raise AssertionError(f"{log.name} exited:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as resp:
+                    web_ok = resp.status == 200
+            except OSError:
+                web_ok = False
+            worker_ok = b"ready" in (self.logs[1].read_bytes() if self.logs[1].exists() else b"")
+            if web_ok and worker_ok:
+                return
+            time.sleep(0.2)
+        raise AssertionError("bot did not come up:\n" + "\n".join(p.read_text()[-2000:] for p in self.logs))
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.logs)
+
+    # ---- talking to the bot -------------------------------------------------------------
+    def send(self, update: dict, secret: str | None = SECRET) -> int:
+        return self.tg.deliver(self.webhook, update, secret)
+
+    def say(self, user: int, text: str, lang: str = "en") -> dict:
+        update = self.tg.text_update(user, text, language_code=lang)
+        assert self.send(update) == 200
+        return update
+
+    def wait_text(self, user: int, needle: str, timeout: float = 30.0) -> BotCall:
+        return self.tg.wait_for(lambda c: c.ok and str(c.params.get("chat_id")) == str(user)
+                                and needle in (c.params.get("text") or ""), timeout)
+
+    def wait_buttons(self, user: int, kind: str, timeout: float = 60.0) -> BotCall:
+        """The newest unpressed message carrying the ✅/❌ buttons of ``kind`` (s, p, c)."""
+        def has(call: BotCall) -> bool:
+            result = call.result if isinstance(call.result, dict) else {}
+            if (user, result.get("message_id")) in self.pressed:
+                return False
+            markup = call.params.get("reply_markup") or {}
+            rows = markup.get("inline_keyboard") or []
+            return call.ok and call.method == "sendMessage" and str(call.params.get("chat_id")) == str(user) \
+                and any(b.get("callback_data", "").endswith(f":{kind}") for row in rows for b in row)
+        return self.tg.wait_for(has, timeout)
+
+    def press(self, user: int, call: BotCall, action: str = "ok", as_user: int | None = None,
+              lang: str = "en") -> dict:
+        data = next(b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row
+                    if b["callback_data"].startswith(action + ":"))
+        self.pressed.add((user, call.result["message_id"]))
+        update = self.tg.callback_update(as_user or user, data, call.result["message_id"], language_code=lang)
+        assert self.send(update) == 200
+        return update
+
+    def answers(self, query_update: dict) -> list[str]:
+        qid = query_update["callback_query"]["id"]
+        return [c.params.get("text") or "" for c in self.tg.calls("answerCallbackQuery")
+                if str(c.params.get("callback_query_id")) == qid]
+
+    def wait_answer(self, query_update: dict, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.answers(query_update)
+            if got:
+                return got[0]
+            time.sleep(0.02)
+        raise AssertionError(f"callback query never answered; calls: {[c.method for c in self.tg.calls()]}")
+
+    def job_ids(self) -> list[str]:
+        return [k.split(":")[-1] for k in self.redis.scan_iter("storyreel:job:*")]
+
+    def job(self, job_id: str) -> dict:
+        return json.loads(self.redis.get(f"storyreel:job:{job_id}"))
+
+    def job_dirs(self) -> list[Path]:
+        return [p for p in self.work.iterdir() if p.is_dir()] if self.work.exists() else []

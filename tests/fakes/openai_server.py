@@ -1,0 +1,500 @@
+"""A loopback fake of the OpenAI API, faithful on the wire, for driving the real ``openai`` SDK.
+
+Endpoints: ``POST /v1/responses``, ``/v1/chat/completions``, ``/v1/audio/speech`` and
+``/v1/audio/transcriptions`` (multipart). Replies have the real JSON shapes; errors use
+the real envelope ``{"error": {"message", "type", "param", "code"}}`` with the real
+status codes (401 without the right ``Authorization: Bearer`` key, 429 with
+``retry-after``, 500, 400, 413). Point a client at it with ``base_url=f"{fake.url}/v1"``.
+
+How the fake writes a script (its contract with ``storyreel.providers.cloud_openai``):
+
+* the number of segments is the ``minItems`` of ``segments`` in the request's JSON schema
+  (``text.format.schema`` or ``response_format.json_schema.schema``); failing that,
+  "exactly N segments" in the instructions; failing that, 3;
+* the language is "language code: xx" in the instructions; failing that, Cyrillic in the
+  user's first message means Russian, anything else English;
+* each segment's text has "about N words" (from the instructions; else 10) and is about
+  the user's first message; image and animation prompts are in English.
+
+Speech is a real WAV (24 kHz mono 16-bit, with the 0xFFFFFFFF sizes OpenAI streams)
+lasting ``len(input) / chars_per_second`` seconds; other formats are encoded by FFmpeg.
+Transcription answers ``transcript_text``.
+
+Faults: ``fake.fault(kind, times=1, endpoint=None, ...)`` makes the next ``times`` calls
+(None: every call) to ``endpoint`` (None: any) go wrong. Kinds: "rate_limit" (429,
+``retry_after`` seconds in ``retry-after``), "server_error" (500), "quota" (429
+insufficient_quota), "auth" (401), "bad_request" (400, ``code``, default a content-policy
+refusal), "slow" (answer after ``latency`` s), and for scripts "malformed_json",
+"wrong_count" (one segment too many), "refusal"; for transcription "empty_text". ``fake.latency`` delays every
+call. ``fake.count(endpoint)`` counts calls, failed ones included.
+
+Run alone: ``python -m tests.fakes.openai_server --port 8081 [--api-key K]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import re
+import struct
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .server import FakeServer, Reply, Request, serve_forever_cli
+
+DEFAULT_KEY = "sk-test-fake-openai-key-0123456789"
+ENDPOINTS = {
+    "/v1/responses": "responses",
+    "/v1/chat/completions": "chat",
+    "/v1/audio/speech": "speech",
+    "/v1/audio/transcriptions": "transcriptions",
+}
+FAULT_KINDS = {"rate_limit", "server_error", "quota", "auth", "bad_request", "slow",
+               "malformed_json", "wrong_count", "refusal", "empty_text"}
+SPEECH_RATE = 24000
+VOICES = {"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
+          "marin", "cedar"}
+TRANSCRIBE_FORMATS = ["flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"]
+TRANSCRIBE_MAX_BYTES = 25 * 1024 * 1024
+_MAGIC = {"ogg": b"OggS", "oga": b"OggS", "wav": b"RIFF", "flac": b"fLaC"}
+_SPEECH_TYPES = {"mp3": "audio/mpeg", "opus": "audio/opus", "aac": "audio/aac", "flac": "audio/flac",
+                 "wav": "audio/wav", "pcm": "audio/pcm"}
+
+
+@dataclass
+class Fault:
+    """One configured failure; ``times`` None means forever."""
+
+    kind: str
+    times: int | None = 1
+    endpoint: str | None = None
+    retry_after: float | None = None
+    latency: float = 0.0
+    code: str | None = None
+
+
+class FakeOpenAI(FakeServer):
+    """The fake. ``api_key`` is the key it accepts; ``leak_key_in_errors`` makes its 401
+    echo the key it was sent in full (OpenAI masks it), to prove the client side scrubs."""
+
+    def __init__(self, port: int = 0, *, api_key: str = DEFAULT_KEY, latency: float = 0.0,
+                 transcript_text: str = "Сделай видео о том, как строили московское метро.",
+                 chars_per_second: float = 15.0) -> None:
+        super().__init__(port)
+        self.api_key = api_key
+        self.latency = latency
+        self.transcript_text = transcript_text
+        self.chars_per_second = chars_per_second
+        self.leak_key_in_errors = False
+        self.counts: Counter[str] = Counter()
+        self.uploads: list[dict] = []  # what each transcription request carried
+        self._faults: list[Fault] = []
+        self._flock = threading.Lock()
+
+    # ---- configuration ----
+    def fault(self, kind: str, *, times: int | None = 1, endpoint: str | None = None,
+              retry_after: float | None = None, latency: float = 0.0, code: str | None = None) -> Fault:
+        """Queue a fault (see the module docstring); faults are consumed in order."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}")
+        if endpoint is not None and endpoint not in ENDPOINTS.values():
+            raise ValueError(f"unknown endpoint {endpoint!r}")
+        fault = Fault(kind, times, endpoint, retry_after, latency, code)
+        with self._flock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._flock:
+            self._faults.clear()
+
+    def count(self, endpoint: str) -> int:
+        """Calls made to ``endpoint`` ("responses", "chat", "speech", "transcriptions")."""
+        with self._flock:
+            return self.counts[endpoint]
+
+    def _take_fault(self, endpoint: str) -> Fault | None:
+        with self._flock:
+            for fault in self._faults:
+                if fault.endpoint in (None, endpoint) and (fault.times is None or fault.times > 0):
+                    if fault.times is not None:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    # ---- dispatch ----
+    def handle(self, request: Request) -> Reply:
+        if self.latency:
+            time.sleep(self.latency)
+        endpoint = ENDPOINTS.get(request.path.rstrip("/"))
+        if request.method != "POST" or endpoint is None:
+            return _error(404, f"Invalid URL ({request.method} {request.path})", "invalid_request_error")
+        with self._flock:
+            self.counts[endpoint] += 1
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or not auth[7:].strip():
+            return _error(401, "You didn't provide an API key. You need to provide your API key in an "
+                          "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                          "invalid_request_error")
+        if auth[7:] != self.api_key:
+            return self._bad_key(auth[7:])
+        fault = self._take_fault(endpoint)
+        if fault is not None:
+            reply = self._fault_reply(fault, endpoint, auth[7:])
+            if reply is not None:
+                return reply
+        if endpoint == "transcriptions":
+            return self._transcribe(request, fault)
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            return _error(400, "We could not parse the JSON body of your request. (HINT: This likely means you "
+                          "aren't using your HTTP library correctly.)", "invalid_request_error")
+        if not isinstance(body, dict) or not body.get("model"):
+            return _error(400, "you must provide a model parameter", "invalid_request_error", param="model")
+        if endpoint == "speech":
+            return self._speech(body)
+        return self._script(endpoint, body, fault)
+
+    def _bad_key(self, key: str) -> Reply:
+        shown = key if self.leak_key_in_errors else f"{key[:3]}{'*' * max(0, len(key) - 7)}{key[-4:]}"
+        return _error(401, f"Incorrect API key provided: {shown}. You can find your API key at "
+                      "https://platform.openai.com/account/api-keys.", "invalid_request_error",
+                      code="invalid_api_key")
+
+    def _fault_reply(self, fault: Fault, endpoint: str, key: str) -> Reply | None:
+        if fault.kind == "slow":
+            time.sleep(fault.latency)
+            return None
+        if fault.kind == "rate_limit":
+            wait = 1.0 if fault.retry_after is None else fault.retry_after
+            headers = {"x-ratelimit-limit-requests": "3", "x-ratelimit-remaining-requests": "0",
+                       "x-ratelimit-reset-requests": f"{wait:g}s"}
+            if fault.retry_after is not None:
+                headers["retry-after"] = f"{fault.retry_after:g}"
+            return _error(429, f"Rate limit reached for requests per min (RPM) in organization org-fake: "
+                          f"Limit 3, Used 3, Requested 1. Please try again in {wait:g}s.",
+                          "requests", code="rate_limit_exceeded", headers=headers)
+        if fault.kind == "quota":
+            return _error(429, "You exceeded your current quota, please check your plan and billing details. "
+                          "For more information on this error, read the docs: "
+                          "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+                          "insufficient_quota", code="insufficient_quota")
+        if fault.kind == "server_error":
+            headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+            return _error(500, "The server had an error while processing your request. Sorry about that!",
+                          "server_error", headers=headers)
+        if fault.kind == "auth":
+            return self._bad_key(key + "-revoked")
+        if fault.kind == "bad_request":
+            return _error(400, "Your request was rejected as a result of our safety system.",
+                          "invalid_request_error", code=fault.code or "content_policy_violation")
+        return None  # content faults are applied by the endpoint itself
+
+    # ---- scripts ----
+    def _script(self, endpoint: str, body: dict, fault: Fault | None) -> Reply:
+        if endpoint == "responses":
+            instructions = str(body.get("instructions") or "")
+            user_texts = _texts(body.get("input"), roles=("user",))
+            schema = (((body.get("text") or {}).get("format") or {}).get("schema")) or {}
+        else:
+            messages = body.get("messages") or []
+            instructions = " ".join(_texts(messages, roles=("system", "developer")))
+            user_texts = _texts(messages, roles=("user",))
+            schema = (((body.get("response_format") or {}).get("json_schema") or {}).get("schema")) or {}
+        if not user_texts:
+            return _error(400, "Missing required parameter: 'input'.", "invalid_request_error",
+                          param="input", code="missing_required_parameter")
+        count = _segment_count(schema, instructions)
+        kind = fault.kind if fault is not None else None
+        script = write_script(user_texts[0], count + (1 if kind == "wrong_count" else 0),
+                              language=_language(instructions, user_texts[0]), words=_words(instructions))
+        text = json.dumps(script, ensure_ascii=False)
+        if kind == "malformed_json":
+            text = text[: len(text) // 2]  # cut off mid-way, as a truncated generation is
+        refusal = "I'm sorry, but I can't help with that request." if kind == "refusal" else None
+        used_in = _tokens(instructions + " ".join(user_texts))
+        used_out = _tokens(refusal or text)
+        model = _snapshot(str(body["model"]))
+        if endpoint == "chat":
+            return _ok(_chat_completion(model, None if refusal else text, refusal, used_in, used_out))
+        return _ok(_response(model, body, text, refusal, used_in, used_out))
+
+    # ---- speech ----
+    def _speech(self, body: dict) -> Reply:
+        text, voice, fmt = body.get("input"), body.get("voice"), body.get("response_format", "mp3")
+        if not isinstance(text, str) or not text:
+            return _error(400, "Missing required parameter: 'input'.", "invalid_request_error", param="input",
+                          code="missing_required_parameter")
+        if len(text) > 4096:
+            return _error(400, "[{'type': 'string_too_long', 'loc': ('body', 'input'), 'msg': 'String should "
+                          "have at most 4096 characters', 'ctx': {'max_length': 4096}}]", "invalid_request_error",
+                          param="input", code="string_above_max_length")
+        if voice not in VOICES:
+            return _error(400, f"Invalid value for 'voice': {voice!r}.", "invalid_request_error", param="voice",
+                          code="invalid_value")
+        if fmt not in _SPEECH_TYPES:
+            return _error(400, f"Invalid value for 'response_format': {fmt!r}.", "invalid_request_error",
+                          param="response_format", code="invalid_value")
+        seconds = max(0.3, len(text) / self.chars_per_second)
+        return Reply(200, speech_audio(fmt, round(seconds, 2)), {"Content-Type": _SPEECH_TYPES[fmt],
+                                                                 **_common_headers()})
+
+    # ---- transcription ----
+    def _transcribe(self, request: Request, fault: Fault | None) -> Reply:
+        if len(request.body) > TRANSCRIBE_MAX_BYTES + 1024 * 1024:
+            return _error(413, f"Maximum content size limit ({TRANSCRIBE_MAX_BYTES}) exceeded "
+                          f"({len(request.body)} bytes read)", "server_error")
+        fields, files = parse_multipart(request.body, request.headers.get("content-type", ""))
+        upload = files.get("file")
+        self.uploads.append({"fields": fields, "filename": upload and upload[0],
+                             "content_type": upload and upload[1], "size": upload and len(upload[2])})
+        if not fields.get("model"):
+            return _error(400, "you must provide a model parameter", "invalid_request_error", param="model")
+        if upload is None:
+            return _error(400, "Missing required parameter: 'file'.", "invalid_request_error", param="file",
+                          code="missing_required_parameter")
+        name, _ctype, data = upload
+        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        if ext not in TRANSCRIBE_FORMATS:
+            return _error(400, f"Invalid file format. Supported formats: {TRANSCRIBE_FORMATS}",
+                          "invalid_request_error", param="file", code="invalid_value")
+        if len(data) > TRANSCRIBE_MAX_BYTES:
+            return _error(413, f"Maximum content size limit ({TRANSCRIBE_MAX_BYTES}) exceeded "
+                          f"({len(data)} bytes read)", "server_error")
+        if ext in _MAGIC and not data.startswith(_MAGIC[ext]):
+            return _error(400, "Audio file might be corrupted or unsupported", "invalid_request_error",
+                          param="file", code="invalid_value")
+        text = "" if fault is not None and fault.kind == "empty_text" else self.transcript_text
+        if fields.get("response_format") == "text":
+            return Reply(200, f"{text}\n".encode(), {"Content-Type": "text/plain; charset=utf-8"})
+        if fields["model"] == "whisper-1":
+            usage = {"type": "duration", "seconds": math.ceil(_audio_seconds(data))}
+        else:
+            audio_tokens = max(1, round(_audio_seconds(data) * 10))
+            usage = {"type": "tokens", "input_tokens": audio_tokens, "output_tokens": _tokens(text),
+                     "total_tokens": audio_tokens + _tokens(text),
+                     "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens}}
+        return _ok({"text": text, "usage": usage})
+
+
+# ---- wire shapes -----------------------------------------------------------------------
+def _common_headers() -> dict[str, str]:
+    return {"x-request-id": f"req_{uuid.uuid4().hex}", "openai-version": "2020-10-01",
+            "openai-processing-ms": "12", "openai-organization": "org-fake"}
+
+
+def _ok(data: dict) -> Reply:
+    return Reply.json(data, 200, _common_headers())
+
+
+def _error(status: int, message: str, type_: str, *, param: str | None = None, code: str | None = None,
+           headers: dict[str, str] | None = None) -> Reply:
+    envelope = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return Reply.json(envelope, status, {**_common_headers(), **(headers or {})})
+
+
+def _response(model: str, body: dict, text: str, refusal: str | None, used_in: int, used_out: int) -> dict:
+    content = ({"type": "refusal", "refusal": refusal} if refusal
+               else {"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+    now = int(time.time())
+    return {
+        "id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": now, "completed_at": now,
+        "status": "completed", "background": False, "error": None, "incomplete_details": None,
+        "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
+        "max_tool_calls": None, "model": model,
+        "output": [{"id": f"msg_{uuid.uuid4().hex}", "type": "message", "status": "completed",
+                    "role": "assistant", "content": [content]}],
+        "parallel_tool_calls": True, "previous_response_id": None, "prompt_cache_key": None,
+        "reasoning": {"effort": None, "summary": None}, "safety_identifier": None, "service_tier": "default",
+        "store": body.get("store", True), "temperature": 1.0,
+        "text": {**(body.get("text") or {"format": {"type": "text"}}), "verbosity": "medium"},
+        "tool_choice": "auto", "tools": [], "top_logprobs": 0, "top_p": 1.0, "truncation": "disabled",
+        "usage": {"input_tokens": used_in, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                  "output_tokens": used_out, "output_tokens_details": {"reasoning_tokens": 0},
+                  "total_tokens": used_in + used_out},
+        "user": None, "metadata": {},
+    }
+
+
+def _chat_completion(model: str, text: str | None, refusal: str | None, used_in: int, used_out: int) -> dict:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:29]}", "object": "chat.completion", "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": refusal,
+                                             "annotations": []},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": used_in, "completion_tokens": used_out, "total_tokens": used_in + used_out,
+                  "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
+        "service_tier": "default", "system_fingerprint": "fp_fake0000",
+    }
+
+
+def _snapshot(model: str) -> str:
+    # the API answers with the dated snapshot it resolved the alias to
+    return model if re.search(r"\d{4}-\d{2}-\d{2}$", model) else f"{model}-2025-04-14"
+
+
+def _tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+def _texts(messages, *, roles: tuple[str, ...]) -> list[str]:
+    """The text of the messages with ``roles`` (a bare string input counts as a user message)."""
+    if isinstance(messages, str):
+        return [messages] if "user" in roles else []
+    out = []
+    for msg in messages or []:
+        if not isinstance(msg, dict) or msg.get("role") not in roles:
+            continue
+        content = msg.get("content")
+        if isinstance(content, list):
+            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        if content:
+            out.append(str(content))
+    return out
+
+
+def _segment_count(schema: dict, instructions: str) -> int:
+    items = ((schema.get("properties") or {}).get("segments") or {}).get("minItems")
+    if isinstance(items, int) and items > 0:
+        return items
+    found = re.search(r"exactly (\d+) segments", instructions)
+    return int(found.group(1)) if found else 3
+
+
+def _language(instructions: str, prompt: str) -> str:
+    found = re.search(r"language code:\s*([a-z]{2})", instructions)
+    if found:
+        return found.group(1)
+    return "ru" if re.search(r"[\u0400-\u04FF]", prompt) else "en"
+
+
+def _words(instructions: str) -> int:
+    found = re.search(r"about (\d+) words", instructions)
+    return int(found.group(1)) if found else 10
+
+
+# ---- content ---------------------------------------------------------------------------
+_STORY = {
+    "en": ("Long ago {topic} was only an idea in a few curious minds. People met to talk about it, to argue "
+           "and to dream. Slowly the idea grew into something everyone could see. Builders, artists and "
+           "travellers each added a piece of their own. Some days went well and others brought storms and "
+           "doubts. Yet every setback taught a lesson worth keeping. Today {topic} tells a story of patience "
+           "and courage, and that story goes on."),
+    "ru": ("Давным-давно тема «{topic}» была лишь мечтой немногих любопытных людей. Они собирались, спорили и "
+           "строили планы. Понемногу мечта превращалась в то, что видел каждый. Строители, художники и "
+           "путешественники добавляли что-то своё. Одни дни приносили удачу, другие бури и сомнения. Но каждая "
+           "неудача учила чему-то важному. Сегодня это история о терпении и смелости, и она продолжается."),
+}
+_LEAD = re.compile(r"^((please|пожалуйста)\s+)?((make|create|сделай|создай)\s+)?((me|мне)\s+)?(a\s+)?"
+                   r"(video|видео|ролик)\s+(about|on|of|о|об|про)\s+", re.I)
+_MOTIONS = ["Slow push-in toward the subject.", "Gentle pan from left to right.", "Slow pull-back revealing "
+            "the scene.", "Soft tilt upward with drifting light.", "Subtle parallax as the camera glides."]
+
+
+def write_script(prompt: str, count: int, *, language: str, words: int) -> dict:
+    """A plausible script: ``count`` segments of about ``words`` words about ``prompt``."""
+    topic = _LEAD.sub("", " ".join(re.sub(r"[^\w\s-]", " ", prompt).split()))
+    topic = " ".join(topic.split()[:8]) or "the story"
+    story = _STORY.get(language, _STORY["en"]).format(topic=topic).split()
+    english_topic = topic if not re.search(r"[\u0400-\u04FF]", topic) else "the subject of the story"
+    segments = []
+    for i in range(count):
+        chunk = [story[(i * words + k) % len(story)] for k in range(max(1, words))]
+        text = " ".join(chunk).rstrip(",.;:!?")
+        segments.append({
+            "text": text[:1].upper() + text[1:] + ".",
+            "image_prompt": f"Cinematic illustration, scene {i + 1} of {count}: {english_topic}, "
+                            "soft natural light, rich colour, painterly style, no text",
+            "animation_prompt": _MOTIONS[i % len(_MOTIONS)],
+        })
+    return {"title": topic[:1].upper() + topic[1:], "segments": segments}
+
+
+@lru_cache(maxsize=64)
+def speech_audio(fmt: str, seconds: float) -> bytes:
+    """``seconds`` of a voice-like tone in ``fmt``; WAV as OpenAI streams it (sizes 0xFFFFFFFF)."""
+    t = np.arange(int(SPEECH_RATE * seconds)) / SPEECH_RATE
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)  # syllable-like loudness changes
+    pcm = (0.3 * 32767 * envelope * np.sin(2 * np.pi * 180 * t)).astype("<i2").tobytes()
+    if fmt == "pcm":
+        return pcm
+    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 0xFFFFFFFF, b"WAVE", b"fmt ", 16, 1, 1, SPEECH_RATE,
+                         SPEECH_RATE * 2, 2, 16, b"data", 0xFFFFFFFF)
+    if fmt == "wav":
+        return header + pcm
+    from storyreel.media.ffmpeg import ffmpeg_binary
+
+    codec = {"mp3": ["-c:a", "libmp3lame", "-f", "mp3"], "opus": ["-c:a", "libopus", "-f", "ogg"],
+             "aac": ["-c:a", "aac", "-f", "adts"], "flac": ["-c:a", "flac", "-f", "flac"]}[fmt]
+    return subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-f", "s16le", "-ar",
+                           str(SPEECH_RATE), "-ac", "1", "-i", "pipe:0", *codec, "pipe:1"],
+                          input=pcm, capture_output=True, check=True, timeout=60).stdout
+
+
+def _audio_seconds(data: bytes) -> float:
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if container.duration is not None:
+                return container.duration / av.time_base
+            return sum(float(f.duration * f.time_base) for f in container.demux(audio=0) if f.duration)
+    except (av.FFmpegError, ValueError, IndexError):
+        return 0.0
+
+
+def parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], dict[str, tuple[str, str, bytes]]]:
+    """Form fields and files ({name: (filename, content type, bytes)}) of a multipart body."""
+    found = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not found:
+        return {}, {}
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str, str, bytes]] = {}
+    for part in body.split(b"--" + found.group(1).encode())[1:]:
+        if part.startswith(b"--"):
+            break
+        head, _, data = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        data = data.removesuffix(b"\r\n")
+        headers = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        disposition = headers.get("content-disposition", "")
+        name = re.search(r'\bname="([^"]*)"', disposition)
+        filename = re.search(r'\bfilename="([^"]*)"', disposition)
+        if not name:
+            continue
+        if filename:
+            files[name.group(1)] = (filename.group(1), headers.get("content-type", ""), data)
+        else:
+            fields[name.group(1)] = data.decode("utf-8", "replace")
+    return fields, files
+
+
+def _from_cli(port: int, argv: list[str]) -> FakeOpenAI:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--api-key", default=DEFAULT_KEY)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--transcript", default=None)
+    args = parser.parse_args(argv)
+    fake = FakeOpenAI(port, api_key=args.api_key, latency=args.latency)
+    if args.transcript is not None:
+        fake.transcript_text = args.transcript
+    return fake
+
+
+if __name__ == "__main__":
+    serve_forever_cli(_from_cli, "A fake OpenAI API on loopback")

@@ -1,0 +1,286 @@
+"""The whole bot, end to end: fake Telegram → real webhook (gunicorn) → real Redis →
+real Celery worker → offline pipeline → fake Telegram. One scenario per test; each uses
+users of its own so the per-user limits of one never touch another."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import time
+
+import pytest
+
+from storyreel.media.ffmpeg import ffmpeg_binary
+from tests.botworld import BotWorld
+from tests.fakes.telegram_server import sample_voice
+
+pytestmark = pytest.mark.timeout(300)
+
+_users = itertools.count(7001)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    with BotWorld(tmp_path_factory.mktemp("bot"), db=11) as w:
+        yield w
+
+
+@pytest.fixture
+def user() -> int:
+    return next(_users)
+
+
+def _approve_all(world: BotWorld, user: int) -> None:
+    for kind in "spc":
+        world.press(user, world.wait_buttons(user, kind))
+
+
+def _video(world: BotWorld, user: int, timeout: float = 90):
+    return world.tg.wait_for(lambda c: c.method == "sendVideo" and c.ok
+                             and str(c.params.get("chat_id")) == str(user), timeout)
+
+
+def _quiet(world: BotWorld, seconds: float = 1.0) -> int:
+    """Wait until no Bot API call arrived for ``seconds``; the number of calls so far."""
+    last, since = len(world.tg.calls()), time.monotonic()
+    while time.monotonic() - since < seconds:
+        time.sleep(0.1)
+        now = len(world.tg.calls())
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+def test_text_prompt_to_video_with_three_approvals(world, user):
+    world.say(user, "A video about the history of coffee")
+    world.wait_text(user, "Got it")
+    script = world.wait_buttons(user, "s")
+    assert "Script" in script.params["text"] and "coffee" in script.params["text"].lower()
+    world.press(user, script)
+    pictures = world.wait_buttons(user, "p")
+    album = world.tg.wait_for(lambda c: c.method == "sendMediaGroup" and str(c.params["chat_id"]) == str(user))
+    assert [m["type"] for m in album.params["media"]] == ["photo"] * 5
+    assert album.at < pictures.at, "the album comes first: albums cannot carry buttons"
+    world.press(user, pictures)
+    clips = world.wait_buttons(user, "c")
+    clip_album = [c for c in world.tg.calls("sendMediaGroup", chat_id=user) if c.params["media"][0]["type"] == "video"]
+    assert len(clip_album) == 1 and len(clip_album[0].params["media"]) == 3
+    world.press(user, clips)
+    video = _video(world, user)
+    assert video.params["duration"] == 6 and video.params["supports_streaming"] is True
+    assert "StoryReel" in video.params["caption"]
+    assert video.result["video"]["duration"] == 6
+    texts = world.tg.texts(user)
+    assert any("Making clips: 6/6" in t for t in texts), texts  # progress edited to the end
+    _quiet(world)
+    assert world.job_dirs() == [], "every file of the job is deleted after delivery"
+    assert world.tg.calls("answerCallbackQuery", chat_id=None), "every press is answered"
+
+
+def test_russian_user_gets_russian(world, user):
+    world.say(user, "Видео о Байкале", lang="ru")
+    world.wait_text(user, "Принято")
+    script = world.wait_buttons(user, "s")
+    assert "Сценарий" in script.params["text"]
+    labels = [b["text"] for row in script.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels == ["✅ Одобрить", "❌ Отменить"]
+    world.press(user, script, "no", lang="ru")
+    world.wait_text(user, "Отменено")
+
+
+def test_voice_note_is_heard_then_made(world, user, tmp_path):
+    wav = tmp_path / "speech.wav"
+    from storyreel.providers.local.speech import EspeakNarrator
+
+    # a sentence PocketSphinx reliably gets right from eSpeak's voice (see test_local_speech)
+    EspeakNarrator(rate_wpm=130).speak("Once upon a time there was a little girl.", wav, language="en")
+    ogg = tmp_path / "voice.ogg"
+    subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(wav), "-c:a", "libopus", "-b:a", "32k", str(ogg)],
+                   check=True)
+    data = ogg.read_bytes()
+    update = world.tg.voice_update(user, "voice-1", duration=3, file_size=len(data), language_code="en", data=data)
+    assert world.send(update) == 200
+    heard = world.wait_text(user, "I heard")
+    assert {"time", "little", "girl"} & set(heard.params["text"].lower().split()), heard.params["text"]
+    assert world.tg.calls("getFile")
+    _approve_all(world, user)
+    _video(world, user)
+
+
+def test_voice_over_twenty_megabytes_is_refused_before_download(world, user):
+    before = len(world.tg.calls("getFile"))
+    update = world.tg.voice_update(user, "huge-voice", duration=1200, file_size=21 * 1024 * 1024,
+                                   language_code="en", data=sample_voice(0.5))
+    world.send(update)
+    world.wait_text(user, "too large")
+    assert len(world.tg.calls("getFile")) == before
+
+
+@pytest.mark.parametrize("gate", ["s", "p", "c"])
+def test_cancel_at_each_gate_deletes_everything(world, user, gate):
+    world.say(user, "A video about volcanoes")
+    for kind in "spc":
+        call = world.wait_buttons(user, kind)
+        if kind == gate:
+            press = world.press(user, call, "no")
+            break
+        world.press(user, call)
+    assert "Cancelling" in world.wait_answer(press)
+    world.wait_text(user, "Cancelled")
+    calls = _quiet(world)
+    assert not world.tg.calls("sendVideo", chat_id=user)
+    assert world.job_dirs() == []
+    time.sleep(1.0)
+    assert len(world.tg.calls()) == calls, "nothing more happens after a cancel"
+
+
+def test_cancel_command_mid_stage(world, user):
+    world.say(user, "A video about glaciers")
+    world.press(user, world.wait_buttons(user, "s"))
+    world.send(world.tg.command_update(user, "/cancel", language_code="en"))
+    world.wait_text(user, "Cancelled")
+    _quiet(world)
+    assert not world.tg.calls("sendVideo", chat_id=user)
+    assert not [c for c in world.tg.calls("sendMediaGroup", chat_id=user) if c.params["media"][0]["type"] == "video"]
+    assert world.job_dirs() == []
+    world.send(world.tg.command_update(user, "/cancel", language_code="en"))
+    world.wait_text(user, "no video in progress")
+
+
+def test_someone_elses_button_changes_nothing(world, user):
+    world.say(user, "A video about owls")
+    script = world.wait_buttons(user, "s")
+    stranger = next(_users)
+    world.tg.add_chat(stranger, language_code="en")
+    press = world.press(user, script, "ok", as_user=stranger)
+    assert "someone else" in world.wait_answer(press)
+    time.sleep(0.5)
+    assert not world.tg.calls("sendMediaGroup", chat_id=user), "a foreign press must not approve"
+    world.press(user, script, "no")
+    world.wait_text(user, "Cancelled")
+
+
+def test_double_press_counts_once(world, user):
+    world.say(user, "A video about bees")
+    script = world.wait_buttons(user, "s")
+    first = world.press(user, script)
+    second = world.press(user, script)
+    answers = sorted([world.wait_answer(first), world.wait_answer(second)])
+    assert answers == ["Already answered.", "Approved ✅"]
+    pictures = world.wait_buttons(user, "p")
+    _quiet(world)
+    assert len(world.tg.calls("sendMediaGroup", chat_id=user)) == 1
+    world.press(user, pictures, "no")
+    world.wait_text(user, "Cancelled")
+    stale = world.press(user, script)
+    assert world.wait_answer(stale) == "This button is no longer active."
+
+
+def test_second_prompt_while_a_job_runs(world, user):
+    world.say(user, "A video about rivers")
+    script = world.wait_buttons(user, "s")
+    world.say(user, "A video about mountains")  # a second prompt while the first waits for approval
+    world.wait_text(user, "already being made")
+    assert sum("Got it" in t for t in world.tg.texts(user)) == 1
+    world.press(user, script, "no")
+    world.wait_text(user, "Cancelled")
+
+
+def test_sixth_prompt_in_a_minute_is_refused(world, user):
+    for n in range(5):
+        world.say(user, f"A video about the number {n}")
+        world.press(user, world.wait_buttons(user, "s"), "no")
+        deadline = time.monotonic() + 30
+        while sum("Cancelled" in t for t in world.tg.texts(user)) < n + 1:
+            assert time.monotonic() < deadline, world.tg.texts(user)
+            time.sleep(0.05)
+    world.say(user, "A video about the number 6")
+    refused = world.wait_text(user, "Too many")
+    assert "try again in" in refused.params["text"]
+    assert sum("Got it" in t for t in world.tg.texts(user)) == 5
+
+
+def test_same_update_twice_makes_one_job(world, user):
+    update = world.tg.text_update(user, "A video about lighthouses", language_code="en")
+    assert world.send(update) == 200
+    assert world.send(update) == 200
+    script = world.wait_buttons(user, "s")
+    _quiet(world)
+    assert sum("Got it" in t for t in world.tg.texts(user)) == 1
+    world.press(user, script, "no")
+    world.wait_text(user, "Cancelled")
+
+
+def test_forged_secret_and_malformed_body(world, user):
+    update = world.tg.text_update(user, "A video about forgeries", language_code="en")
+    assert world.send(update, secret="wrong") == 403
+    assert world.send(update, secret=None) == 403
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(world.webhook, b"{not json", {"X-Telegram-Bot-Api-Secret-Token": "e2e-secret-Zx81",
+                                                              "Content-Type": "application/json"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=5)
+    assert err.value.code == 400
+    time.sleep(0.5)
+    assert not world.tg.calls(chat_id=user), "a refused update reaches nobody"
+
+
+@pytest.mark.parametrize("kind", ["sticker", "photo", "edited"])
+def test_other_updates_get_a_short_reply(world, user, kind):
+    if kind == "sticker":
+        update = world.tg.sticker_update(user, language_code="en")
+    elif kind == "photo":
+        update = world.tg.photo_update(user, language_code="en")
+    else:
+        update = world.tg.edited_message_update(user, "changed my mind", language_code="en")
+    world.send(update)
+    world.wait_text(user, "text and voice messages only")
+    assert not world.job_ids() or all(world.job(j)["user_id"] != user for j in world.job_ids())
+
+
+def test_channel_post_is_ignored(world):
+    before = len(world.tg.calls())
+    world.send(world.tg.channel_post_update())
+    time.sleep(1.0)
+    assert [c.method for c in world.tg.calls()[before:]] == []
+
+
+def test_start_and_help(world, user):
+    world.send(world.tg.command_update(user, "/start", language_code="en"))
+    greeting = world.wait_text(user, "Send me a sentence or a voice note")
+    assert "minute" in greeting.params["text"]
+    world.send(world.tg.command_update(user, "/help", language_code="en"))
+    world.wait_text(user, "this text")
+
+
+def test_telegram_429_on_a_send_is_waited_out(world, user):
+    world.tg.add_chat(user, language_code="en")
+    _quiet(world)  # the fault must meet this test's send, not a late one of another test
+    world.tg.fail_next("sendMessage", count=1, retry_after=1)
+    world.send(world.tg.command_update(user, "/help", language_code="en"))
+    got = world.wait_text(user, "this text", timeout=30)
+    refused = [c for c in world.tg.calls("sendMessage", chat_id=user) if c.status == 429]
+    assert refused and got.at - refused[-1].at >= 0.9, "the resend waited retry_after"
+
+
+def test_logs_are_json_events_without_secrets(world):
+    text = world.log_text()
+    assert "e2e-secret-Zx81" not in text and "TEST-token" not in text
+    assert '"event": "job_accepted"' in text or '"event":"job_accepted"' in text
+
+
+def test_approval_timeout_cancels_the_job(tmp_path):
+    with BotWorld(tmp_path, db=12, APPROVAL_TIMEOUT="2") as world:
+        user = next(_users)
+        world.say(user, "A video about patience")
+        script = world.wait_buttons(user, "s")
+        note = world.wait_text(user, "No answer", timeout=30)
+        assert "cancelled" in note.params["text"]
+        _quiet(world)
+        assert world.job_dirs() == []
+        stale = world.press(user, script)
+        assert world.wait_answer(stale) == "This button is no longer active."
+        world.say(user, "A video about a second chance")
+        world.wait_text(user, "Got it")
