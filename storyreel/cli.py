@@ -55,6 +55,8 @@ class TerminalGate:
         self.files, self.progress, self.assume_yes = files, progress, assume_yes
 
     def ask(self, job: Job, preview: Preview) -> bool:
+        if self.assume_yes and preview.kind != "script":
+            return True  # nobody is looking: no contact sheet, no paths that are about to vanish
         self.progress.pause()  # the question goes below the bars, not inside them
         try:
             return self._ask(job, preview)

@@ -123,5 +123,11 @@ def cleanup() -> int:
 
 
 def enqueue_update(update: dict) -> None:
-    """Hand an update to the workers (called by the webhook; must be fast)."""
-    handle_update.apply_async(args=[update], queue=UPDATES_QUEUE)
+    """Hand an update to the workers (called by the webhook; must be fast).
+
+    No publish retry: when the broker is down the webhook answers 503 and Telegram, the
+    one layer that retries a delivery, sends the update again. The task's description in
+    Celery's headers (and so in logs and Flower) is the update id, never the user's text.
+    """
+    handle_update.apply_async(args=[update], queue=UPDATES_QUEUE, retry=False,
+                              argsrepr=f"[update {update.get('update_id')}]", kwargsrepr="{}")

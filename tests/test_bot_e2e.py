@@ -284,3 +284,45 @@ def test_approval_timeout_cancels_the_job(tmp_path):
         assert world.wait_answer(stale) == "This button is no longer active."
         world.say(user, "A video about a second chance")
         world.wait_text(user, "Got it")
+
+
+def test_unreadable_voice_is_a_clear_message_and_leaves_nothing(world, user):
+    junk = b"OggS" + bytes(range(256)) * 40  # an Ogg signature and nothing decodable after it
+    update = world.tg.voice_update(user, "junk-voice", duration=2, file_size=len(junk), language_code="en", data=junk)
+    world.send(update)
+    reply = world.wait_text(user, "voice message cannot be read")
+    assert "Traceback" not in reply.params["text"]
+    _quiet(world)
+    assert list(world.work.rglob("*")) == [], "the downloaded voice note is deleted"
+    assert not any(world.job(j)["user_id"] == user for j in world.job_ids())
+
+
+def test_polling_mode_feeds_the_same_workers(world, user):
+    import subprocess
+    import sys
+
+    poller = subprocess.Popen([sys.executable, "-m", "storyreel.cli", "bot", "--polling"], env=world.env,
+                              cwd=world.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        world.tg.wait_for("deleteWebhook", timeout=30)
+        world.tg.push_update(world.tg.command_update(user, "/help", language_code="en"))
+        world.wait_text(user, "this text", timeout=30)
+        assert world.tg.calls("getUpdates")
+    finally:
+        poller.terminate()
+        poller.wait(timeout=15)
+
+
+def test_set_webhook_registers_url_and_secret(world):
+    import subprocess
+    import sys
+
+    env = {**world.env, "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/webhook"}
+    done = subprocess.run([sys.executable, "-m", "storyreel.cli", "set-webhook"], env=env, cwd=world.tmp,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    call = world.tg.wait_for("setWebhook")
+    assert call.params["url"] == "https://bot.example.com/webhook"
+    assert call.params["secret_token"] == "e2e-secret-Zx81"
+    assert "e2e-secret-Zx81" not in done.stdout + done.stderr
+    world.tg.webhook = {"url": ""}  # as the other tests expect: no webhook, so getUpdates works

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from storyreel.errors import (
-    ConfigError, CostCapExceeded, ProviderRejected, ProviderUnavailable, QuotaExceeded,
-)
+from storyreel.errors import ConfigError, CostCapExceeded, ProviderRejected, ProviderUnavailable, QuotaExceeded
 from storyreel.media.files import FileManager
 from storyreel.media.probe import probe
 from storyreel.messages import message_for
@@ -32,7 +30,8 @@ from storyreel.pipeline.store import LocalJobStore
 from storyreel.providers.factory import build_providers, choose
 from storyreel.settings import Settings
 from tests.conftest import ROOT, leftovers, run_cli
-from tests.fakes.openai_server import DEFAULT_KEY as OPENAI_KEY, FakeOpenAI
+from tests.fakes.openai_server import DEFAULT_KEY as OPENAI_KEY
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.runway_server import FakeRunway
 
 RUNWAY_KEY = "test-runway-key"
@@ -133,8 +132,6 @@ def test_full_cloud_job_makes_a_video_and_records_every_paid_call(tmp_path, open
     assert_clean(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="RunwayAnimator has no billed_seconds(): the estimate prices a 1 s "
-                                       "segment's clip at 1 s, Runway bills gen4_turbo's shortest, 5 s")
 def test_estimate_prices_clips_as_runway_bills_them(tmp_path, openai_fake, runway_fake):
     settings = cloud_settings(tmp_path, openai_fake, runway_fake)
     pipeline = make_pipeline(settings)
@@ -165,7 +162,7 @@ def test_safety_refusal_fails_the_job_and_starts_nothing_more(tmp_path, openai_f
     # one picture at a time, so "nothing later started" is exact; speech is slow enough
     # that narration is still running when the refusal arrives
     settings = cloud_settings(tmp_path, openai_fake, runway_fake, concurrency=1, segment_count=6)
-    openai_fake.latency = 0.05
+    openai_fake.latency = 0.1
     runway_fake.safety_next(1)
     pipeline = make_pipeline(settings)
     job = pipeline.new_job(PROMPT)
@@ -184,8 +181,8 @@ def test_safety_refusal_fails_the_job_and_starts_nothing_more(tmp_path, openai_f
 
 def test_throttled_tasks_wait_and_the_job_finishes(tmp_path, openai_fake, runway_fake):
     settings = cloud_settings(tmp_path, openai_fake, runway_fake)
-    runway_fake.throttle_for(0.3)
-    job, _, out = run_job(make_pipeline(settings), tmp_path)
+    runway_fake.throttle_for(0.6)  # longer than the script takes, so pictures queue
+    _, _, out = run_job(make_pipeline(settings), tmp_path)
 
     assert_video(out, N * 1.0)
     assert any(status == "THROTTLED" for _, status in runway_fake.served)

@@ -54,3 +54,16 @@ def test_message_never_shows_the_detail():
 def test_context_named_like_a_parameter_does_not_break_the_message():
     err = errors.NotAvailableOffline("ru", code="language_not_available_offline", language="ru")
     assert "offline" in message_for(err, "en")
+
+
+def test_env_example_lists_every_setting_under_the_name_it_is_read_by():
+    from pathlib import Path
+
+    from storyreel.settings import Settings
+
+    text = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
+    listed = {line.split("=", 1)[0] for line in text.splitlines() if line and not line.startswith("#")}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = set(alias.choices) if alias is not None else {name.upper()}
+        assert names & listed, f"{name} is not in .env.example (as one of {sorted(names)})"

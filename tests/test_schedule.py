@@ -23,7 +23,8 @@ from storyreel.pipeline.store import LocalJobStore
 from storyreel.providers.factory import build_providers
 from storyreel.settings import Settings
 from tests.conftest import leftovers
-from tests.fakes.openai_server import DEFAULT_KEY as OPENAI_KEY, FakeOpenAI
+from tests.fakes.openai_server import DEFAULT_KEY as OPENAI_KEY
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.runway_server import FakeRunway
 
 RUNWAY_KEY = "test-runway-key"

@@ -89,6 +89,8 @@ class _Production:
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.shown: set[str] = set()
+        self.dirty = False  # a finished step's paths are not saved yet
+        self.reports: list[tuple[str, int, int]] = []  # progress not yet reported
 
     # ---- the loop ---------------------------------------------------------------------
     def run(self) -> bool:
@@ -108,6 +110,13 @@ class _Production:
                         self._submit(pool, pictures_ok, clips_ok)
                     except BaseException as exc:  # a refusal, a cancel, a failed request
                         self._fail(exc)
+                # only once the next steps are on their way: a save, or a progress callback
+                # that edits a Telegram message, must not keep a model's slot idle
+                if self.dirty:
+                    self.dirty = False
+                    p.save(job)
+                while self.reports:
+                    p.progress.advance(job, *self.reports.pop(0))
                 if self.inflight:
                     finished, _ = wait_futures(list(self.inflight), timeout=_POLL, return_when=FIRST_COMPLETED)
                     for fut in finished:
@@ -225,8 +234,8 @@ class _Production:
         attr = "picture_path" if kind == "pictures" else "clip_path"
         total = len(self.job.segments)
         done = sum(1 for s in self.job.segments if _done(getattr(s, attr)))
-        self.p.save(self.job)
-        self.p.progress.advance(self.job, kind, done, total)
+        self.dirty = True
+        self.reports.append((kind, done, total))
 
     def _fail(self, exc: BaseException) -> None:
         if self.error is None or (isinstance(self.error, JobCancelled) and str(self.error) == "stopped"):

@@ -354,6 +354,10 @@ class RunwayAnimator:
         self.model = settings.runway_video_model
         self._tasks = _Tasks(client, settings, cancelled)
 
+    def billed_seconds(self, seconds: float) -> int:
+        """The seconds Runway bills for a clip of ``seconds`` (the duration we ask for)."""
+        return clip_seconds(self.model, seconds)
+
     def animate(self, picture: Path, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *,
                 seconds: float, max_bitrate: int | None = None, task: TaskRef | None = None,
                 picture_task: TaskRef | None = None) -> Path:

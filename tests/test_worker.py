@@ -1,0 +1,56 @@
+"""The Celery app's wiring and the service commands' start-up checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from storyreel.worker import JOBS_QUEUE, UPDATES_QUEUE, celery_app, cleanup
+
+
+def test_beat_runs_the_cleanup_hourly_and_tasks_have_their_queues():
+    entry = celery_app.conf.beat_schedule["cleanup-hourly"]
+    assert entry["task"] == "storyreel.cleanup" and entry["schedule"] == 3600.0
+    assert celery_app.conf.task_routes["storyreel.handle_update"]["queue"] == UPDATES_QUEUE
+    assert celery_app.conf.task_default_queue == JOBS_QUEUE
+    assert {"storyreel.handle_update", "storyreel.advance_job", "storyreel.approval_timeout",
+            "storyreel.cleanup"} <= set(celery_app.tasks)
+
+
+def test_cleanup_task_deletes_only_old_job_folders(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    old, fresh = work / ("a" * 32), work / ("b" * 32)
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "x.png").write_bytes(b"x")
+    stale = time.time() - 25 * 3600
+    os.utime(old, (stale, stale))
+    os.utime(old / "x.png", (stale, stale))
+    from storyreel import settings as settings_module
+
+    monkeypatch.setenv("WORK_DIR", str(work))
+    settings_module.get_settings.cache_clear()
+    try:
+        assert cleanup.run() == 1
+    finally:
+        settings_module.get_settings.cache_clear()
+    assert not old.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("command, variable", [
+    (["worker"], "TELEGRAM_BOT_TOKEN"),
+    (["web"], "TELEGRAM_WEBHOOK_SECRET"),
+    (["set-webhook"], "TELEGRAM_BOT_TOKEN"),
+    (["bot", "--polling"], "TELEGRAM_BOT_TOKEN"),
+])
+def test_a_service_without_its_required_setting_stops_with_one_line(tmp_path, command, variable):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "OPENAI_", "RUNWAY"))}
+    done = subprocess.run([sys.executable, "-m", "storyreel.cli", *command], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], done.stderr
