@@ -13,6 +13,8 @@
         ├── MediaError             FFmpeg (or another media step) failed or is missing
         ├── ConfigError            a setting is missing or malformed
         └── JobCancelled           the user (or a timeout) cancelled the job
+    StepInterrupted (BaseException)  this process is stopping: the job is not over, another
+                                   worker goes on with it (not an error of the job's)
 
 Third-party and subprocess errors are mapped to these at the adapter boundary
 (``raise … from exc``); nothing above the providers and the media layer sees a
@@ -116,3 +118,9 @@ class ConfigError(PermanentError):
 
 class JobCancelled(PermanentError):
     code = "cancelled"
+
+
+class StepInterrupted(BaseException):
+    """The process running a job's step is shutting down (SIGTERM). Derived from
+    ``BaseException`` like ``KeyboardInterrupt``: no ``except Exception`` may treat it as
+    the job failing. The job keeps its recorded state and is handed to another worker."""

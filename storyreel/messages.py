@@ -172,6 +172,10 @@ ERROR_MESSAGES: dict[str, dict[str, str]] = {
         "en": "No answer for {minutes} minutes, so the job was cancelled and its files deleted.",
         "ru": "Ответа не было {minutes} мин., поэтому задача отменена, а её файлы удалены.",
     },
+    "disk_full": {
+        "en": "The server is out of room for new videos right now. Please try again later.",
+        "ru": "На сервере сейчас нет места для новых видео. Попробуйте позже.",
+    },
     "cancelled": {
         "en": "Cancelled. The job's files were deleted.",
         "ru": "Отменено. Файлы задачи удалены.",

@@ -16,7 +16,13 @@ import threading
 
 import structlog
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    worker_process_init,
+    worker_ready,
+    worker_shutting_down,
+)
 
 from .log import configure_logging, guard_stdlib_logging
 from .settings import get_settings
@@ -37,8 +43,16 @@ def make_celery(redis_url: str) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_prefetch_multiplier=1,
+        # nothing is lost with a worker (R35): a task is acknowledged only when it has run,
+        # a worker that dies hands its tasks back, and the broker redelivers an unacked task
+        # after the visibility timeout (longer than any one step). Jobs do not wait for that:
+        # ``recover`` restarts a dead worker's jobs as soon as their lock has lapsed.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        broker_transport_options={"visibility_timeout": 3 * 3600},
         beat_schedule={
             "cleanup-hourly": {"task": "storyreel.cleanup", "schedule": 3600.0, "options": {"queue": JOBS_QUEUE}},
+            "recover-jobs": {"task": "storyreel.recover", "schedule": 30.0, "options": {"queue": JOBS_QUEUE}},
         },
     )
     return app
@@ -109,6 +123,37 @@ def approval_timeout(job_id: str, kind: str) -> None:
     from .bot.jobs import approval_timed_out
 
     approval_timed_out(services(), job_id, kind)
+
+
+@celery_app.task(name="storyreel.recover")
+def recover() -> list[str]:
+    """Restart the jobs whose worker died mid-step (their lock lapsed): each goes on from
+    its recorded state; paid tasks are polled, not created again (R35)."""
+    from .bot.state import orphaned_jobs
+
+    s = services()
+    orphans = orphaned_jobs(s.redis)
+    for job_id in orphans:
+        log.warning("job_recovered", job_id=job_id)
+        s.dispatcher.start_step(job_id)
+    return orphans
+
+
+@worker_ready.connect
+def _recover_on_start(**_kw) -> None:
+    # a worker that starts after another died picks its jobs up: now for locks already
+    # lapsed, and once more when a lock taken just before the death has lapsed too
+    lapse = get_settings().job_lock_seconds
+    recover.apply_async(queue=JOBS_QUEUE)
+    recover.apply_async(queue=JOBS_QUEUE, countdown=lapse + 1)
+
+
+@worker_shutting_down.connect
+def _stop_steps(**_kw) -> None:
+    # warm shutdown: running steps stop at their next safe point and hand their job back
+    from .bot.jobs import SHUTTING_DOWN
+
+    SHUTTING_DOWN.set()
 
 
 @celery_app.task(name="storyreel.cleanup")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -68,13 +69,35 @@ class BotWorld:
         self.tg.start()
         self._spawn("web", [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4",
                             "-b", f"127.0.0.1:{self.port}", "storyreel.web:create_app()"])
-        self._spawn("worker", [sys.executable, "-m", "storyreel.cli", "worker", "-c", "6"])
+        self.start_worker()
         self._wait_up()
         return self
 
+    def start_worker(self) -> subprocess.Popen:
+        """A new worker process (in its own process group, so a kill takes its FFmpegs too)."""
+        n = sum(1 for p in self.logs if p.name.startswith("worker"))
+        self._spawn(f"worker{n or ''}", [sys.executable, "-m", "storyreel.cli", "worker", "-c", "6"],
+                    new_session=True)
+        self.worker = self.procs[-1]
+        return self.worker
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker and everything it started: the machine gone."""
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait(timeout=10)
+
+    def worker_ready(self, proc: subprocess.Popen, timeout: float = 60) -> None:
+        log = self.logs[self.procs.index(proc)]
+        deadline = time.monotonic() + timeout
+        while b"ready" not in (log.read_bytes() if log.exists() else b""):
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "worker did not come up"
+            time.sleep(0.1)
+
     def __exit__(self, *exc) -> None:
         for proc in self.procs:
-            proc.terminate()
+            if proc.poll() is None:
+                proc.terminate()
         for proc in self.procs:
             try:
                 proc.wait(timeout=15)
@@ -83,11 +106,12 @@ class BotWorld:
         self.tg.stop()
         self.redis.flushdb()
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], new_session: bool = False) -> None:
         log = self.tmp / f"{name}.log"
         self.logs.append(log)
         handle = open(log, "wb")
-        self.procs.append(subprocess.Popen(argv, env=self.env, cwd=self.tmp, stdout=handle, stderr=subprocess.STDOUT))
+        self.procs.append(subprocess.Popen(argv, env=self.env, cwd=self.tmp, stdout=handle, stderr=subprocess.STDOUT,
+                                           start_new_session=new_session))
 
     def _wait_up(self) -> None:
         deadline = time.monotonic() + 60
@@ -100,7 +124,7 @@ class BotWorld:
                     web_ok = resp.status == 200
             except OSError:
                 web_ok = False
-            worker_ok = b"ready" in (self.logs[1].read_bytes() if self.logs[1].exists() else b"")
+            worker_ok = b"ready" in (self.logs[1].read_bytes() if self.logs[1].exists() else b"")  # worker.log
             if web_ok and worker_ok:
                 return
             time.sleep(0.2)

@@ -16,7 +16,7 @@ import threading
 
 import structlog
 
-from ..errors import JobCancelled, StoryReelError
+from ..errors import JobCancelled, StepInterrupted, StoryReelError
 from ..messages import message, message_for
 from ..models import Job, JobStatus
 from ..pipeline.approvals import Preview
@@ -71,7 +71,11 @@ class TelegramApprovals:
             msg_id = s.client.send_message(chat, text(f"ask_{preview.kind}", lang, n=len(preview.files)),
                                            approval_markup(job, preview.kind))
         job.notes[f"ask_{preview.kind}"] = msg_id
+        s.store.save(job)  # shown: a resumed step must not show it again
         s.dispatcher.schedule_timeout(job.job_id, preview.kind, s.settings.approval_timeout)
+
+    def delivered(self, job: Job, kind: str) -> bool:
+        return f"ask_{kind}" in job.notes
 
     def state(self, job: Job, kind: str) -> bool | None:
         return self.s.approvals.state(job.job_id, kind)
@@ -107,6 +111,7 @@ class TelegramProgress:
             return
         body = text(f"stage_{stage}", job.language_ui, done=0, total=total)
         job.notes[key] = self.s.client.send_message(job.chat_id, body)
+        self.s.store.save(job)  # recorded at once: a resumed step must not send it again
 
     def advance(self, job: Job, stage: str, done: int, total: int) -> None:
         if stage not in ("pictures", "clips") or f"msg_{stage}" not in job.notes:
@@ -122,18 +127,28 @@ class TelegramProgress:
                                    text(f"stage_{stage}", job.language_ui, done=done, total=total))
 
 
+#: set when this worker process begins a warm shutdown (SIGTERM): running steps stop at
+#: their next safe point and hand their job back to the queue
+SHUTTING_DOWN = threading.Event()
+
+
 def run_step(services: Services, job_id: str) -> None:
     """Advance ``job_id`` as far as it goes without a person (the ``advance_job`` task)."""
-    lock = JobLock(services.redis, job_id)
+    lock = JobLock(services.redis, job_id, ttl=services.settings.job_lock_seconds)
     if not lock.acquire():
         log.info("job_step_deferred", job_id=job_id)  # the holder runs again after releasing
         return
     while True:
+        handed_back = False
         try:
             _step(services, job_id)
+        except StepInterrupted:
+            handed_back = True
+            services.dispatcher.start_step(job_id)  # another worker goes on with it
+            log.info("job_handed_back", job_id=job_id)
         finally:
-            again = lock.release_and_check()
-        if not again or not lock.acquire():
+            again = lock.release_and_check(still_running=handed_back)
+        if handed_back or not again or not lock.acquire():
             return
 
 
@@ -149,9 +164,10 @@ def _step(services: Services, job_id: str) -> None:
         return s.approvals.cancel_reason(job_id) is not None
 
     try:
-        providers = build_providers(settings, cancelled=cancelled)
+        providers = build_providers(settings, cancelled=cancelled, interrupted=SHUTTING_DOWN.is_set)
         pipeline = Pipeline(settings, providers, files=s.files, store=s.store, approvals=TelegramApprovals(s),
-                            progress=TelegramProgress(s), cancelled=cancelled, spending=s.spending)
+                            progress=TelegramProgress(s), cancelled=cancelled,
+                            interrupted=SHUTTING_DOWN.is_set, spending=s.spending)
         outcome = pipeline.advance(job, _deliver(s, pipeline))
         if outcome is not None:
             _finish(s, job)
@@ -185,6 +201,9 @@ def _step(services: Services, job_id: str) -> None:
 
 def _deliver(s: Services, pipeline: Pipeline):
     def deliver(job: Job, outcome: Outcome) -> None:
+        if job.notes.get("delivered"):  # a resumed step after the video went out: never twice
+            log.info("video_already_delivered")
+            return
         fmt = pipeline.video_format(job)
         minutes, seconds = divmod(round(outcome.duration), 60)
         caption = text("done_caption", job.language_ui, title=job.script.title if job.script else job.prompt[:60],
@@ -192,6 +211,8 @@ def _deliver(s: Services, pipeline: Pipeline):
         s.active.release(job.user_id, job.job_id)  # the user may start the next one as it arrives
         s.client.send_video(job.chat_id, outcome.video, duration=outcome.duration, width=fmt.width,
                             height=fmt.height, caption=caption)
+        job.notes["delivered"] = True
+        pipeline.save(job)
         log.info("video_delivered", size=outcome.size, duration=outcome.duration, cost=job.cost)
 
     return deliver

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -168,24 +169,57 @@ class NewJobLimiter:
 
 
 class JobLock:
-    """One worker at a time runs a job's step; a request that finds the lock taken leaves
-    a note the holder reads after releasing it, so no wake-up is lost."""
+    """One worker at a time runs a job's step (R35).
 
-    def __init__(self, redis: redis_lib.Redis, job_id: str, timeout: float = 4 * 3600) -> None:
-        self.redis, self.job_id = redis, job_id
-        self.lock = redis.lock(f"storyreel:lock:{job_id}", timeout=timeout, blocking=False)
+    The lock lives ``ttl`` seconds and a heartbeat thread renews it every ``ttl/3`` while
+    the step runs, so a worker that dies (SIGKILL, the machine gone) lets go within
+    ``ttl``; ``storyreel:running`` names the jobs whose step should be running, and the
+    ``recover`` task restarts those whose lock has gone. A request that finds the lock
+    taken leaves a note the holder reads after releasing it, so no wake-up is lost.
+    """
+
+    def __init__(self, redis: redis_lib.Redis, job_id: str, ttl: float = 60.0) -> None:
+        self.redis, self.job_id, self.ttl = redis, job_id, ttl
+        self.lock = redis.lock(f"storyreel:lock:{job_id}", timeout=ttl, blocking=False)
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
 
     def acquire(self) -> bool:
         self.redis.set(f"storyreel:again:{self.job_id}", 1, ex=3600)  # note first, then try
         if not self.lock.acquire(blocking=False):
             return False
         self.redis.delete(f"storyreel:again:{self.job_id}")
+        self.redis.sadd(RUNNING, self.job_id)
+        self._stop.clear()
+        self._beat = threading.Thread(target=self._heartbeat, name=f"lock-{self.job_id[:8]}", daemon=True)
+        self._beat.start()
         return True
 
-    def release_and_check(self) -> bool:
-        """Release; True when someone asked for a step meanwhile (run again)."""
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self.lock.reacquire()
+            except (redis_lib.exceptions.LockError, redis_lib.exceptions.ConnectionError):
+                return
+
+    def release_and_check(self, *, still_running: bool = False) -> bool:
+        """Release; True when someone asked for a step meanwhile (run again). Unless
+        ``still_running``, the job leaves the running set (it waits for a person or ended)."""
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout=5)
+        if not still_running:
+            self.redis.srem(RUNNING, self.job_id)
         try:
             self.lock.release()
         except redis_lib.exceptions.LockError:
             pass
         return bool(self.redis.getdel(f"storyreel:again:{self.job_id}"))
+
+
+RUNNING = "storyreel:running"
+
+
+def orphaned_jobs(redis: redis_lib.Redis) -> list[str]:
+    """Jobs whose step should be running but whose worker holds no lock: it died."""
+    return [job_id for job_id in redis.smembers(RUNNING) if not redis.exists(f"storyreel:lock:{job_id}")]

@@ -81,6 +81,7 @@ class _Production:
         self.pic_slots = model_slots(getattr(p.providers.pictures, "model", "pictures"), self.pic_limit)
         self.clip_slots = model_slots(getattr(p.providers.motion, "model", "motion"), self.clip_limit)
         segs = job.segments
+        p.reconcile(job)
         self.need_pictures = [s for s in segs if not _done(s.picture_path)] if pictures else []
         self.need_clips = [s for s in segs if not _done(s.clip_path)] if clips else []
         self.need_narration = narration and not (_done(job.narration_path) and job.subtitles_path)
@@ -172,10 +173,10 @@ class _Production:
             return
         segs = self.job.segments
         first = segs[:PICTURE_PREVIEW]
-        if "pictures" not in self.job.asked and all(_done(s.picture_path) for s in first):
+        if self.p.needs_request(self.job, "pictures") and all(_done(s.picture_path) for s in first):
             self.p._request(self.job, Preview("pictures", files=[Path(s.picture_path) for s in first]))
         first = segs[:CLIP_PREVIEW]
-        if ("clips" not in self.job.asked and self.want_clips
+        if (self.p.needs_request(self.job, "clips") and self.want_clips
                 and all(_done(s.clip_path) for s in first)):
             self.p._request(self.job, Preview("clips", files=[Path(s.clip_path) for s in first]))
 

@@ -23,6 +23,7 @@ retried by two layers.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import numpy as np
 import structlog
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from ..errors import InputError, JobCancelled, MediaError, TransientError
+from ..errors import InputError, JobCancelled, MediaError, StepInterrupted, TransientError
 from ..lang import detect_language
 from ..media import fonts
 from ..media.assemble import assemble, burn_filter, video_bitrate_for
@@ -99,6 +100,7 @@ class Pipeline:
         gate: Gate | None = None,
         progress: Progress | None = None,
         cancelled: Callable[[], bool] = lambda: False,
+        interrupted: Callable[[], bool] = lambda: False,
         spending: Spending | None = None,
     ) -> None:
         self.settings = settings
@@ -108,6 +110,7 @@ class Pipeline:
         self.approvals = approvals or (GateApprovals(gate) if gate is not None else AutoApprove())
         self.progress = progress or NullProgress()
         self.cancelled = cancelled
+        self.interrupted = interrupted
         self.spending = spending or MemorySpending()
         self._save_lock = threading.RLock()
 
@@ -125,6 +128,7 @@ class Pipeline:
                               self.settings.max_upload_bytes, self.settings.audio_bitrate_kbps * 1000)
         except MediaError as exc:
             raise InputError(str(exc), code="video_too_long") from exc
+        self._check_disk()
         expected = estimate(self.settings, self.providers, segment_count=self.settings.segment_count,
                             segment_seconds=self.settings.segment_seconds, prompt_chars=len(text)).total
         check_caps(self.settings, self.spending, fields.get("user_id"), expected)
@@ -142,6 +146,18 @@ class Pipeline:
             estimate=expected,
             **fields,
         )
+
+    def _check_disk(self) -> None:
+        """Refuse new jobs when the temp folder's disk is nearly full (a job needs room)."""
+        need = self.settings.min_free_disk_mb
+        if not need:
+            return
+        root = Path(self.settings.work_dir)
+        probe_dir = next((p for p in (root, *root.resolve().parents) if p.exists()), Path("."))
+        free_mb = shutil.disk_usage(probe_dir).free / 1_048_576
+        if free_mb < need:
+            log.error("disk_low", free_mb=round(free_mb), need_mb=need)
+            raise InputError(f"only {free_mb:.0f} MB free in {root}", code="disk_full")
 
     def run(self, job: Job, deliver: Callable[[Job, "Outcome"], None], *, script_text: str | None = None) -> "Outcome":
         """The whole job in this process, waiting for each approval (the CLI)."""
@@ -175,6 +191,11 @@ class Pipeline:
             log.info("job_done", duration_ms=_ms(started), size=outcome.size, cost=job.cost)
             self.files.cleanup_job(job.job_id)
             return outcome
+        except StepInterrupted:
+            # not an end: the job stays as recorded and another process goes on with it
+            log.info("job_step_interrupted", stage=job.status.value)
+            self.save(job)
+            raise
         except JobCancelled:
             log.info("job_cancelled", stage=job.status.value, cost=job.cost)
             job.status = JobStatus.CANCELLED
@@ -222,6 +243,17 @@ class Pipeline:
     def make_clips(self, job: Job) -> None:
         """Stage 5 (R11) alone: every picture becomes an S-second clip."""
         produce(self, job, pictures=False, narration=False, wait=True, previews=False)
+
+    def reconcile(self, job: Job) -> None:
+        """Adopt finished files the job's record does not know of: a worker killed between
+        writing a file (atomically: it exists only when whole) and saving the record."""
+        for seg in job.segments:
+            for attr, folder, ext, status in (("picture_path", "pictures", "png", SegmentStatus.PICTURE_DONE),
+                                              ("clip_path", "clips", "mp4", SegmentStatus.CLIP_DONE)):
+                path = self.files.path(job.job_id, folder) / f"{seg.index:03d}.{ext}"
+                if not _done(getattr(seg, attr)) and path.exists():
+                    setattr(seg, attr, str(path))
+                    seg.status = status
 
     def make_picture(self, job: Job, seg: VideoSegment) -> None:
         """One segment's picture (idempotent: a recorded provider task is resumed)."""
@@ -337,16 +369,25 @@ class Pipeline:
         with atomic_path(path) as tmp:  # the joined file appears only when whole
             write_wav(np.concatenate(parts), tmp)
 
+    def needs_request(self, job: Job, kind: str) -> bool:
+        """True until the approval of ``kind`` has been asked *and* shown. ``job.asked`` is
+        recorded before the question goes out (an answer may come back at once); an
+        ``Approvals`` that can tell (``delivered``) has a question that a dead worker
+        recorded but never showed asked again."""
+        if kind not in job.asked:
+            return True
+        delivered = getattr(self.approvals, "delivered", None)
+        return delivered is not None and not delivered(job, kind)
+
     def _request(self, job: Job, preview: Preview) -> None:
         """Ask for an approval once per job (the request survives restarts in ``job.asked``)."""
-        if preview.kind in job.asked:
+        if not self.needs_request(job, preview.kind):
             return
         self._check_cancel()
-        status = {"script": JobStatus.AWAITING_SCRIPT_APPROVAL, "pictures": JobStatus.AWAITING_PICTURES_APPROVAL,
-                  "clips": JobStatus.AWAITING_CLIPS_APPROVAL}[preview.kind]
         if preview.kind == "script":
-            job.status = status
-        job.asked.append(preview.kind)
+            job.status = JobStatus.AWAITING_SCRIPT_APPROVAL
+        if preview.kind not in job.asked:
+            job.asked.append(preview.kind)
         self.save(job)
         log.info("approval_requested", kind=preview.kind)
         self.approvals.request(job, preview)
@@ -369,6 +410,8 @@ class Pipeline:
     def _check_cancel(self) -> None:
         if self.cancelled():
             raise JobCancelled("cancelled")
+        if self.interrupted():
+            raise StepInterrupted("the process is shutting down")
 
     def _set(self, job: Job, status: JobStatus) -> None:
         job.status = status

@@ -49,6 +49,7 @@ from ..errors import (
     ConfigError,
     InputError,
     JobCancelled,
+    StepInterrupted,
     MediaError,
     ProviderFailed,
     ProviderRejected,
@@ -190,8 +191,9 @@ class _Tasks:
     """Create (or resume), poll and download one Runway task; shared by both providers."""
 
     def __init__(self, client: runwayml.RunwayML, settings: Settings,
-                 cancelled: Callable[[], bool] | None) -> None:
+                 cancelled: Callable[[], bool] | None, interrupted: Callable[[], bool] | None = None) -> None:
         self.client, self.settings, self.cancelled = client, settings, cancelled
+        self.interrupted = interrupted
         self._http = httpx.Client(timeout=settings.runway_timeout, follow_redirects=True)
 
     def run(self, create: Callable[[], str], task: TaskRef, *, model: str) -> str:
@@ -252,6 +254,10 @@ class _Tasks:
                 self._delete(task_id, model, why="job_cancelled")
                 task.forget()
                 raise JobCancelled(f"job cancelled while Runway task {task_id} was {status}")
+            if self.interrupted is not None and self.interrupted():
+                # this process is stopping, the job is not: the task goes on at Runway and
+                # its recorded id is polled by whichever worker takes the job next
+                raise StepInterrupted(f"stopping while Runway task {task_id} was {status}")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._delete(task_id, model, why="timeout")  # stop paying for it
@@ -300,10 +306,11 @@ class RunwayPictureMaker:
     name = "runway"
 
     def __init__(self, client: runwayml.RunwayML, settings: Settings, *,
-                 cancelled: Callable[[], bool] | None = None) -> None:
+                 cancelled: Callable[[], bool] | None = None,
+                 interrupted: Callable[[], bool] | None = None) -> None:
         self.client, self.settings = client, settings
         self.model = settings.runway_image_model
-        self._tasks = _Tasks(client, settings, cancelled)
+        self._tasks = _Tasks(client, settings, cancelled, interrupted)
 
     def make(self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str,
              task: TaskRef | None = None) -> Path:
@@ -349,10 +356,11 @@ class RunwayAnimator:
     name = "runway"
 
     def __init__(self, client: runwayml.RunwayML, settings: Settings, *,
-                 cancelled: Callable[[], bool] | None = None) -> None:
+                 cancelled: Callable[[], bool] | None = None,
+                 interrupted: Callable[[], bool] | None = None) -> None:
         self.client, self.settings = client, settings
         self.model = settings.runway_video_model
-        self._tasks = _Tasks(client, settings, cancelled)
+        self._tasks = _Tasks(client, settings, cancelled, interrupted)
 
     def billed_seconds(self, seconds: float) -> int:
         """The seconds Runway bills for a clip of ``seconds`` (the duration we ask for)."""

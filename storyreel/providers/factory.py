@@ -64,9 +64,11 @@ def choose(settings: Settings) -> dict[str, str]:
     return chosen
 
 
-def build_providers(settings: Settings, *, cancelled: Callable[[], bool] | None = None) -> Providers:
+def build_providers(settings: Settings, *, cancelled: Callable[[], bool] | None = None,
+                    interrupted: Callable[[], bool] | None = None) -> Providers:
     """The ``Providers`` bundle the pipeline runs with; ``cancelled`` lets long provider
-    waits (Runway task polling) stop early when the job is cancelled."""
+    waits (Runway task polling) stop early when the job is cancelled (the task is
+    deleted), ``interrupted`` when this process stops (the task is left to be resumed)."""
     chosen = choose(settings)
     openai_client = runway_client = None
     if "openai" in chosen.values():
@@ -90,7 +92,7 @@ def build_providers(settings: Settings, *, cancelled: Callable[[], bool] | None 
     if chosen["pictures"] == "runway":
         from .cloud_runway import RunwayPictureMaker
 
-        pictures = RunwayPictureMaker(runway_client, settings, cancelled=cancelled)
+        pictures = RunwayPictureMaker(runway_client, settings, cancelled=cancelled, interrupted=interrupted)
     else:
         from .local.pictures import ProceduralPictureMaker
 
@@ -99,7 +101,7 @@ def build_providers(settings: Settings, *, cancelled: Callable[[], bool] | None 
     if chosen["motion"] == "runway":
         from .cloud_runway import RunwayAnimator
 
-        motion = RunwayAnimator(runway_client, settings, cancelled=cancelled)
+        motion = RunwayAnimator(runway_client, settings, cancelled=cancelled, interrupted=interrupted)
     else:
         from .local.motion import KenBurnsAnimator
 
