@@ -337,9 +337,9 @@ def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, as
     return 0
 
 
-def _service_settings(*required: str) -> Settings:
-    """Settings for a long-running process: a missing required setting stops it at once
-    with one line naming the variable."""
+def _service_settings(*required: str, redis: bool = False, ffmpeg: bool = False) -> Settings:
+    """Settings for a long-running process: a missing required setting, an unreachable
+    Redis or a missing FFmpeg stops it at once with one line naming what is wrong."""
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
     for name in required:
@@ -348,7 +348,29 @@ def _service_settings(*required: str) -> Settings:
             value = settings.secret(value)
         if not value:
             raise _Fail(f"{name.upper()} is not set", EXIT_INPUT)
+    if ffmpeg:
+        try:
+            ffmpeg_binary(settings.ffmpeg_binary)
+        except MediaError as exc:
+            raise _Fail(message_for(exc), EXIT_INPUT) from None
+    if redis:
+        import redis as redis_lib
+
+        try:
+            redis_lib.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3).ping()
+        except (redis_lib.RedisError, ValueError) as exc:
+            raise _Fail(f"REDIS_URL: cannot reach Redis at {_safe_url(settings.redis_url)} ({exc})", EXIT_INPUT) from None
     return settings
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
 
 
 def _service(fn):
@@ -374,7 +396,7 @@ def _service(fn):
 @_service
 def web(host, port, workers):
     """The web process: Telegram's webhook and /health (gunicorn)."""
-    _service_settings("telegram_webhook_secret", "telegram_bot_token")
+    _service_settings("telegram_webhook_secret", "telegram_bot_token", redis=True)
     argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "8",
             "--timeout", "300", "--graceful-timeout", "30", "-b", f"{host}:{port}", "storyreel.web:create_app()"]
     os.execv(sys.executable, argv)
@@ -385,7 +407,7 @@ def web(host, port, workers):
 @_service
 def worker(concurrency):
     """A Celery worker: updates and job steps."""
-    settings = _service_settings("telegram_bot_token", "redis_url")
+    settings = _service_settings("telegram_bot_token", "redis_url", redis=True, ffmpeg=True)
     from .worker import JOBS_QUEUE, UPDATES_QUEUE, celery_app
 
     celery_app.worker_main(["worker", "-P", "threads", "-c", str(concurrency or settings.worker_concurrency),
@@ -397,7 +419,7 @@ def worker(concurrency):
 @_service
 def beat():
     """Celery beat: the hourly cleanup of job folders left by crashes."""
-    settings = _service_settings("redis_url")
+    settings = _service_settings("redis_url", redis=True)
     from .worker import celery_app
 
     schedule = Path(tempfile.gettempdir()) / "storyreel-beat-schedule"
@@ -425,7 +447,7 @@ def set_webhook():
 def bot(polling):
     """The bot without a public URL: poll Telegram and hand updates to the workers
     (run `storyreel worker` beside it)."""
-    settings = _service_settings("telegram_bot_token", "redis_url")
+    settings = _service_settings("telegram_bot_token", "redis_url", redis=True)
     from .bot.client import TelegramClient
     from .worker import enqueue_update
 
@@ -442,6 +464,78 @@ def bot(polling):
         pass
     finally:
         client.close()
+
+
+@main.command("job")
+@click.argument("job_id")
+@_service
+def job_cmd(job_id):
+    """A job's whole history: stages, approvals, provider calls, costs, errors."""
+    settings = _settings()
+    job = _load_job(settings, job_id)
+    if job is None:
+        raise _Fail(message("bad_job_id"), EXIT_INPUT)
+    click.echo(f"job {job.job_id}  status {job.status.value}  user {job.user_id}  language {job.language}")
+    click.echo(f"prompt: {job.prompt}")
+    click.echo(f"video: {job.segment_count} × {job.segment_seconds:g} s {job.aspect.value}   "
+               f"estimate ${job.estimate or 0:.2f}   spent ${job.cost:.2f}"
+               + (f"   error {job.error}" if job.error else ""))
+    pictures = sum(1 for s in job.segments if s.picture_path)
+    clips = sum(1 for s in job.segments if s.clip_path)
+    click.echo(f"segments: {pictures}/{job.segment_count} pictures, {clips}/{job.segment_count} clips")
+    rows = [(h["at"], h["event"], {k: v for k, v in h.items() if k not in ("at", "event")}) for h in job.history]
+    rows += [(c.get("at", 0), "provider_call", {k: v for k, v in c.items() if k != "at"}) for c in job.costs]
+    for at, event, fields in sorted(rows, key=lambda r: r[0]):
+        stamp = time.strftime("%H:%M:%S", time.gmtime(at)) + f".{int(at * 10) % 10}" if at else "--:--:--"
+        detail = "  ".join(f"{k}={v}" for k, v in fields.items())
+        click.echo(f"  {stamp}  {event:<22} {detail}")
+
+
+@main.command("jobs")
+@_service
+def jobs_cmd():
+    """The jobs in progress (the bot's, from Redis)."""
+    settings = _service_settings(redis=True)
+    from .bot.state import RedisJobStore, connect
+    from .models import JobStatus
+
+    redis = connect(settings)
+    store = RedisJobStore(redis)
+    active = []
+    for key in redis.scan_iter("storyreel:job:*"):
+        job = store.load(key.rsplit(":", 1)[-1])
+        if job and job.status not in (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.FAILED):
+            active.append(job)
+    if not active:
+        click.echo("no jobs in progress")
+        return
+    for job in sorted(active, key=lambda j: j.created_at):
+        age = (time.time() - job.created_at) / 60
+        pictures = sum(1 for s in job.segments if s.picture_path)
+        clips = sum(1 for s in job.segments if s.clip_path)
+        click.echo(f"{job.job_id}  user {job.user_id}  {job.status.value:<28} {age:5.1f} min  "
+                   f"pictures {pictures}/{job.segment_count}  clips {clips}/{job.segment_count}  ${job.cost:.2f}")
+
+
+def _load_job(settings: Settings, job_id: str) -> Job | None:
+    """A job from the bot's Redis store, else from a local job folder (the CLI's)."""
+    from .media.files import JOB_ID_PATTERN
+
+    if not JOB_ID_PATTERN.match(job_id):
+        return None
+    import redis as redis_lib
+
+    from .bot.state import RedisJobStore, connect
+
+    try:
+        job = RedisJobStore(connect(settings)).load(job_id)
+        if job is not None:
+            return job
+    except redis_lib.RedisError:  # no Redis here: the local store may still know the job
+        pass
+    from .pipeline.store import LocalJobStore
+
+    return LocalJobStore(FileManager(settings.work_dir)).load(job_id)
 
 
 @main.command()

@@ -179,6 +179,7 @@ class Job:
     estimate: float | None = None  # estimated cost in USD, shown before the script is approved
     language_ui: str | None = None  # the user's interface language (the bot), else ``language``
     notes: dict = field(default_factory=dict)  # shell-specific state (message ids, …)
+    history: list[dict] = field(default_factory=list)  # stages, approvals, errors, with times
 
     @property
     def duration(self) -> float:
@@ -210,6 +211,7 @@ class Job:
             "estimate": self.estimate,
             "language_ui": self.language_ui,
             "notes": dict(self.notes),
+            "history": list(self.history),
         }
 
     @property

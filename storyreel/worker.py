@@ -13,6 +13,7 @@ providers and FFmpeg) and the hourly cleanup with ``storyreel beat``.
 from __future__ import annotations
 
 import threading
+import time
 
 import structlog
 from celery import Celery
@@ -135,6 +136,10 @@ def recover() -> list[str]:
     orphans = orphaned_jobs(s.redis)
     for job_id in orphans:
         log.warning("job_recovered", job_id=job_id)
+        job = s.store.load(job_id)
+        if job is not None:
+            job.history.append({"at": round(time.time(), 3), "event": "job_recovered", "status": job.status.value})
+            s.store.save(job)
         s.dispatcher.start_step(job_id)
     return orphans
 

@@ -326,3 +326,33 @@ def test_set_webhook_registers_url_and_secret(world):
     assert call.params["secret_token"] == "e2e-secret-Zx81"
     assert "e2e-secret-Zx81" not in done.stdout + done.stderr
     world.tg.webhook = {"url": ""}  # as the other tests expect: no webhook, so getUpdates works
+
+
+def test_operator_reads_a_jobs_history_and_the_active_jobs(world, user):
+    import subprocess
+    import sys
+
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "storyreel.cli", *args], env=world.env, cwd=world.tmp,
+                              capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stdout + done.stderr
+
+    world.say(user, "A video about operators")
+    world.wait_buttons(user, "s")
+    job_id = next(j for j in world.job_ids() if world.job(j)["user_id"] == user)
+    code, out = cli("jobs")
+    assert code == 0 and job_id in out and "awaiting_script_approval" in out
+    world.press(user, world.wait_buttons(user, "s"))
+    world.press(user, world.wait_buttons(user, "p"))
+    world.press(user, world.wait_buttons(user, "c"))
+    _video(world, user)
+    _quiet(world)
+    code, out = cli("job", job_id)
+    assert code == 0, out
+    assert f"job {job_id}  status done" in out
+    for event in ("job_started", "approval_requested", "approval_given", "stage_started", "stage_finished",
+                  "job_done"):
+        assert event in out, (event, out)
+    assert job_id not in cli("jobs")[1]
+    code, out = cli("job", "no-such-job")
+    assert code == 2 and out.strip().splitlines() == ["storyreel: That job does not exist."]

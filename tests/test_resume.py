@@ -119,3 +119,28 @@ def test_killed_worker_loses_nothing(world, fakes, point, at):
     assert world.job_dirs() == [], "no file left after delivery"
     paid = [c for c in job["costs"] if c["stage"] in ("pictures", "clips")]
     assert len(paid) == 2 * N, "the ledger holds each paid task once"
+
+
+def test_sigterm_hands_the_job_back_and_another_worker_finishes_it(world, fakes):
+    import signal
+
+    _, runway_fake = fakes
+    user = next(_users)
+    clips0 = runway_fake.creates("gen4_turbo")
+    world.say(user, "A video about the history of tea")
+    world.press(user, world.wait_buttons(user, "s"))
+    world.press(user, world.wait_buttons(user, "p"))
+    _wait(lambda: sum(1 for s in _job(world, user)["segments"] if s.get("clip_path")) >= 2, what="2 clips")
+    old = world.worker
+    started = time.monotonic()
+    old.send_signal(signal.SIGTERM)  # the main process: a warm shutdown, as a platform stops a service
+    old.wait(timeout=60)
+    assert time.monotonic() - started < 30, "the running step stopped at a safe point instead of running on"
+    assert not world.tg.calls("sendVideo", chat_id=user)
+    world.worker_ready(world.start_worker())
+    world.press(user, world.wait_buttons(user, "c", timeout=90))
+    world.tg.wait_for(lambda c: c.method == "sendVideo" and c.ok and str(c.params["chat_id"]) == str(user),
+                      timeout=180)
+    assert runway_fake.creates("gen4_turbo") - clips0 == N
+    _wait(lambda: world.job_dirs() == [], timeout=10, what="the job folder to go")
+    assert _job(world, user)["status"] == "done"

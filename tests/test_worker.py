@@ -54,3 +54,38 @@ def test_a_service_without_its_required_setting_stops_with_one_line(tmp_path, co
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("command", [["worker"], ["web"], ["beat"]])
+def test_a_service_that_cannot_reach_redis_stops_with_one_line(tmp_path, command):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "RUNWAY"))}
+    env.update({"TELEGRAM_BOT_TOKEN": "1:x", "TELEGRAM_WEBHOOK_SECRET": "s", "REDIS_URL":
+                f"redis://:hunter2@127.0.0.1:{port}/0"})
+    done = subprocess.run([sys.executable, "-m", "storyreel.cli", *command], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "REDIS_URL" in lines[0] and "hunter2" not in lines[0], done.stderr
+
+
+def test_new_jobs_are_refused_when_the_disk_is_nearly_full(tmp_path):
+    from storyreel.errors import InputError
+    from storyreel.pipeline.stages import Pipeline
+    from storyreel.providers.factory import build_providers
+    from storyreel.settings import Settings
+
+    settings = Settings(_env_file=None, work_dir=tmp_path / "work", min_free_disk_mb=10**12, segment_count=2)
+    with pytest.raises(InputError) as err:
+        Pipeline(settings, build_providers(settings)).new_job("a video about space")
+    assert err.value.code == "disk_full"
+    env = {**os.environ, "MIN_FREE_DISK_MB": str(10**12), "WORK_DIR": str(tmp_path / "work")}
+    done = subprocess.run([sys.executable, "-m", "storyreel.cli", "make", "a video about space", "--yes"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip() == "storyreel: The server is out of room for new videos " \
+        "right now. Please try again later."
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())

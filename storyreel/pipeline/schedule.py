@@ -193,6 +193,7 @@ class _Production:
             seg = self.need_pictures.pop(0)
             if not self.shown.intersection({"pictures"}):
                 self.shown.add("pictures")
+                p._note(job, "stage_started", stage="pictures", todo=len(self.need_pictures) + 1)
                 p.progress.stage(job, "pictures", len(job.segments))
             self._start(pool, "pictures", seg, self.pic_slots, p.make_picture)
         for seg in list(self.need_clips):
@@ -203,6 +204,7 @@ class _Production:
             self.need_clips.remove(seg)
             if "clips" not in self.shown:
                 self.shown.add("clips")
+                p._note(job, "stage_started", stage="clips", todo=len(self.need_clips) + 1)
                 p.progress.stage(job, "clips", len(job.segments))
             self._start(pool, "clips", seg, self.clip_slots, p.make_clip)
         if self.need_narration and not self.narration_started:
@@ -237,6 +239,8 @@ class _Production:
         done = sum(1 for s in self.job.segments if _done(getattr(s, attr)))
         self.dirty = True
         self.reports.append((kind, done, total))
+        if done == total:
+            self.p._note(self.job, "stage_finished", stage=kind)
 
     def _fail(self, exc: BaseException) -> None:
         if self.error is None or (isinstance(self.error, JobCancelled) and str(self.error) == "stopped"):

@@ -175,8 +175,8 @@ class Pipeline:
         structlog.contextvars.bind_contextvars(job_id=job.job_id, user_id=job.user_id)
         started = time.perf_counter()
         if job.status == JobStatus.CREATED:
-            log.info("job_started", language=job.language, segments=job.segment_count,
-                     seconds=job.segment_seconds, aspect=job.aspect.value, estimate=job.estimate)
+            self._note(job, "job_started", language=job.language, segments=job.segment_count,
+                       seconds=job.segment_seconds, aspect=job.aspect.value, estimate=job.estimate)
         try:
             self.files.create_job_dir(job.job_id)
             self.write_script(job, script_text)
@@ -187,23 +187,23 @@ class Pipeline:
                 return None
             outcome = self.assemble(job)
             deliver(job, outcome)
+            self._note(job, "job_done", duration_ms=_ms(started), size=outcome.size, cost=job.cost)
             self._set(job, JobStatus.DONE)
-            log.info("job_done", duration_ms=_ms(started), size=outcome.size, cost=job.cost)
             self.files.cleanup_job(job.job_id)
             return outcome
         except StepInterrupted:
             # not an end: the job stays as recorded and another process goes on with it
-            log.info("job_step_interrupted", stage=job.status.value)
+            self._note(job, "job_step_interrupted", stage=job.status.value)
             self.save(job)
             raise
         except JobCancelled:
-            log.info("job_cancelled", stage=job.status.value, cost=job.cost)
+            self._note(job, "job_cancelled", stage=job.status.value, cost=job.cost)
             job.status = JobStatus.CANCELLED
             self.files.cleanup_job(job.job_id)
             raise
         except BaseException as exc:
             job.status, job.error = JobStatus.FAILED, getattr(exc, "code", type(exc).__name__)
-            log.error("job_failed", error=str(exc), code=job.error, cost=job.cost)
+            self._note(job, "job_failed", level="error", error=str(exc), code=job.error, cost=job.cost)
             self.files.cleanup_job(job.job_id)
             raise
         finally:
@@ -389,7 +389,7 @@ class Pipeline:
         if preview.kind not in job.asked:
             job.asked.append(preview.kind)
         self.save(job)
-        log.info("approval_requested", kind=preview.kind)
+        self._note(job, "approval_requested", kind=preview.kind)
         self.approvals.request(job, preview)
 
     def _answer(self, job: Job, kind: str, wait: bool) -> bool:
@@ -399,13 +399,22 @@ class Pipeline:
             self._check_cancel()
             state = self.approvals.state(job, kind)
             if state is False:
-                log.info("approval_refused", kind=kind)
+                self._note(job, "approval_refused", kind=kind)
                 raise JobCancelled(f"{kind} not approved")
             if state:
+                if not any(h.get("event") == "approval_given" and h.get("kind") == kind for h in job.history):
+                    self._note(job, "approval_given", kind=kind)
                 return True
             if not wait:
                 return False
             time.sleep(0.1)
+
+    def _note(self, job: Job, event: str, level: str = "info", **fields) -> None:
+        """A log event that also goes into the job's own history (``storyreel job ID``)."""
+        getattr(log, level)(event, **fields)
+        with self._save_lock:
+            job.history.append({"at": round(time.time(), 3), "event": event,
+                                **{k: v for k, v in fields.items() if v is not None}})
 
     def _check_cancel(self) -> None:
         if self.cancelled():
@@ -439,6 +448,11 @@ class Pipeline:
                 with metered() as used:
                     try:
                         result = fn(*args, **kwargs)
+                    except Exception as exc:
+                        self._note(job, "provider_error", level="warning", stage=stage, segment=segment,
+                                   provider=provider, attempt=attempt.retry_state.attempt_number,
+                                   code=getattr(exc, "code", type(exc).__name__), error=str(exc)[:300])
+                        raise
                     finally:
                         self._record(job, stage, segment, provider, used, _ms(started),
                                      attempt.retry_state.attempt_number, getattr(task, "task_id", None))
@@ -472,14 +486,14 @@ class _StageTimer:
 
     def __enter__(self):
         self.started = time.perf_counter()
-        log.info("stage_started", stage=self.stage)
+        self.pipeline._note(self.job, "stage_started", stage=self.stage)
         self.pipeline.progress.stage(self.job, self.stage, self.total)
         return self
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             self.pipeline.progress.advance(self.job, self.stage, self.total, self.total)
-            log.info("stage_finished", stage=self.stage, duration_ms=_ms(self.started))
+            self.pipeline._note(self.job, "stage_finished", stage=self.stage, duration_ms=_ms(self.started))
         return False
 
 

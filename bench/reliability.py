@@ -1,0 +1,295 @@
+"""Benchmark (issue 5, R35): jobs whose worker is SIGKILLed at a random moment.
+
+The whole bot runs on this machine (``tests.botworld.BotWorld``: fake Telegram, gunicorn,
+a real Celery worker, real Redis on database 9 — refused if it holds keys) against the
+loopback OpenAI and Runway fakes (pictures 0.4 s, clips 0.8 s, 3 at a time, 160x90
+media), with the settings of ``tests/test_resume.py``. One undisturbed job first measures
+how long a job takes from the script approval to the video (D). Then ``--jobs`` jobs run
+one after another, a new user each: every approval is pressed as soon as it shows; at a
+moment drawn uniformly in [0, D) after the script approval the worker and its process
+group get SIGKILL and a new worker is started at once. Printed per job and in total:
+
+- completed: a sendVideo to the user within ``--timeout`` seconds;
+- duplicate paid calls: Runway creates beyond one per segment and model, OpenAI script
+  calls beyond one. A create whose task id never showed in the job's record (sampled
+  from Redis every few ms, and its final state) was lost between Runway's answer and
+  our save — the accepted window (Runway takes no idempotency key) — and is counted
+  apart, with how long before the kill it was made. Speech re-made after the kill
+  (OpenAI TTS in flight when it landed) is shown for information;
+- duplicate messages: a sendMessage/sendMediaGroup/sendPhoto/sendVideo to the user with
+  the same content twice;
+- leftover files: job folders still in WORK_DIR after the delivery;
+- the stage the kill landed in: the job's status in Redis just before it.
+
+Nothing here retries: a job that fails is reported (its folder, with every process's
+log, is kept and printed) and the run goes on with the next one. Retrying is the
+system's business (SDKs for HTTP, ``Pipeline._call`` for failed tasks, ``recover`` for
+jobs whose worker died); this script only watches.
+
+    .venv/bin/python bench/reliability.py [--jobs 20] [--seed 7] [--timeout 180] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the fakes and BotWorld live in tests/
+
+import redis  # noqa: E402
+
+from tests.botworld import BotWorld  # noqa: E402
+from tests.fakes.openai_server import DEFAULT_KEY as OPENAI_KEY  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
+from tests.fakes.runway_server import FakeRunway  # noqa: E402
+
+DB = 9
+N = 8  # segments per job
+MODELS = {"gen4_image": "pictures", "gen4_turbo": "clips"}
+SETTINGS = dict(  # as tests/test_resume.py runs the bot
+    SEGMENT_COUNT=str(N), SEGMENT_SECONDS="1", VIDEO_SHORT_SIDE="480", BURN_SUBTITLES="true",
+    POLL_INTERVAL="0.05", TASK_TIMEOUT="60", JOB_LOCK_SECONDS="3", CLIPS_DURING_REVIEW="true",
+    MIN_FREE_DISK_MB="0",
+)
+_SENDS = ("sendMessage", "sendMediaGroup", "sendPhoto", "sendVideo")
+_SETTLE = 1.5  # seconds after the video for a duplicate to show up, if there were one
+
+
+@dataclass
+class JobResult:
+    """What one job did; ``kill_stage`` None when the video came before the kill moment."""
+
+    n: int
+    user: int
+    job_id: str = ""
+    kill_at: float | None = None
+    kill_stage: str | None = None
+    kill_detail: str = ""
+    completed: bool = False
+    video_after: float | None = None
+    status: str = "?"
+    dup_paid: dict[str, int] = field(default_factory=dict)  # pictures, clips, scripts
+    lost_creates: list[float] = field(default_factory=list)  # ms before the kill, per lost create
+    respoken: int = 0
+    dup_messages: list[tuple] = field(default_factory=list)
+    leftover: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return (self.completed and self.status == "done" and not sum(self.dup_paid.values())
+                and not self.dup_messages and not self.leftover)
+
+
+class Bench:
+    """The fakes and the bot, and one job at a time on them."""
+
+    def __init__(self, openai_fake: FakeOpenAI, runway_fake: FakeRunway, world: BotWorld, timeout: float) -> None:
+        self.openai, self.runway, self.world, self.timeout = openai_fake, runway_fake, world, timeout
+
+    def run_job(self, n: int, user: int, kill_at: float | None) -> JobResult:
+        w, res = self.world, JobResult(n, user, kill_at=kill_at)
+        tasks0 = set(self.runway.tasks)
+        scripts0 = self.openai.count("responses") + self.openai.count("chat")
+        speech0 = self.openai.count("speech")
+        dirs0 = {p.name for p in w.job_dirs()}
+        w.say(user, f"A video about the history of coffee, part {n}")
+        ask = w.wait_buttons(user, "s", timeout=60)
+        res.job_id = next(b["callback_data"] for row in ask.params["reply_markup"]["inline_keyboard"]
+                          for b in row).split(":")[1]
+        w.press(user, ask)
+        t0 = time.monotonic()
+        seen: set[str] = set()  # every task id the job's record has held
+        killed_at: float | None = None
+        while time.monotonic() - t0 < self.timeout:
+            job = self._record(res.job_id)
+            seen |= _task_ids(job)
+            if self._video(user):
+                res.completed, res.video_after = True, time.monotonic() - t0
+                break
+            for call in self._open_buttons(user):  # every question is answered as soon as it shows
+                w.press(user, call)
+            if killed_at is None and kill_at is not None and time.monotonic() - t0 >= kill_at:
+                job = self._record(res.job_id)  # the status just before the kill
+                seen |= _task_ids(job)
+                res.kill_stage, res.kill_detail = job.get("status", "?"), _progress(job)
+                w.kill_worker()
+                killed_at = time.monotonic()
+                w.start_worker()  # not waited for: presses meanwhile queue up, as they would
+            time.sleep(0.005)
+        if not res.completed:
+            res.notes.append(f"no video within {self.timeout:g} s")
+        time.sleep(_SETTLE)
+        _wait(lambda: self._record(res.job_id).get("status") in ("done", "failed", "cancelled")
+              and {p.name for p in w.job_dirs()} <= dirs0, 10)
+        job = self._record(res.job_id)
+        seen |= _task_ids(job)
+        res.status = job.get("status", "?")
+        if job.get("error"):
+            res.notes.append(f"error {job['error']}")
+
+        new = [t for tid, t in list(self.runway.tasks.items()) if tid not in tasks0]
+        for model, kind in MODELS.items():
+            res.dup_paid[kind] = max(0, sum(1 for t in new if t.model == model) - N)
+        lost = [t for t in new if t.id not in seen]
+        if killed_at is not None:
+            res.lost_creates = [round((killed_at - t.created) * 1000, 1) for t in lost]
+        elif lost:
+            res.notes.append(f"{len(lost)} created task(s) never recorded, with no kill")
+        res.dup_paid["scripts"] = max(0, self.openai.count("responses") + self.openai.count("chat") - scripts0 - 1)
+        spoken = sum(1 for s in (job.get("script") or {}).get("segments", []) if s.get("text", "").strip())
+        res.respoken = max(0, self.openai.count("speech") - speech0 - spoken)
+
+        sends = [_content(c) for c in w.tg.calls(chat_id=user) if c.ok and c.method in _SENDS]
+        res.dup_messages = [m for m, k in collections.Counter(sends).items() if k > 1]
+        res.leftover = sorted({p.name for p in w.job_dirs()} - dirs0)
+        if not res.completed or res.status not in ("done",):
+            w.say(user, "/cancel")  # a stuck job must not run on into the next one's figures
+        return res
+
+    # ---- looking ----------------------------------------------------------------------
+    def _record(self, job_id: str) -> dict:
+        try:
+            return self.world.job(job_id)
+        except TypeError:  # not there (yet, or any more)
+            return {}
+
+    def _video(self, user: int) -> bool:
+        return any(c.ok for c in self.world.tg.calls("sendVideo", chat_id=user))
+
+    def _open_buttons(self, user: int) -> list:
+        found = []
+        for call in self.world.tg.calls("sendMessage", chat_id=user):
+            result = call.result if isinstance(call.result, dict) else {}
+            rows = (call.params.get("reply_markup") or {}).get("inline_keyboard") or []
+            if call.ok and rows and (user, result.get("message_id")) not in self.world.pressed:
+                found.append(call)
+        return found
+
+
+def _task_ids(job: dict) -> set[str]:
+    ids = {s.get(k) for s in job.get("segments", []) for k in ("picture_task_id", "clip_task_id")}
+    ids |= {c.get("task_id") for c in job.get("costs", [])}
+    return {i for i in ids if i}
+
+
+def _progress(job: dict) -> str:
+    segs = job.get("segments", [])
+    pictures = sum(1 for s in segs if s.get("picture_path"))
+    clips = sum(1 for s in segs if s.get("clip_path"))
+    narration = "yes" if job.get("narration_path") else "no"
+    return f"pictures {pictures}/{len(segs)}, clips {clips}/{len(segs)}, narration {narration}"
+
+
+def _content(call) -> tuple:
+    """What the user sees of one send: its text, caption or the kinds of its album."""
+    if call.method == "sendMediaGroup":
+        return call.method, tuple(m.get("type") for m in call.params.get("media") or [])
+    return call.method, call.params.get("text") or call.params.get("caption") or ""
+
+
+def _wait(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _line(r: JobResult) -> str:
+    kill = (f"kill @{r.kill_at:5.2f}s in {r.kill_stage} ({r.kill_detail})" if r.kill_stage
+            else f"no kill (video before {r.kill_at:.2f}s)" if r.kill_at is not None else "no kill (calibration)")
+    video = f"video {r.video_after:5.1f}s" if r.completed else "NO VIDEO"
+    paid = " ".join(f"{k} +{v}" for k, v in r.dup_paid.items() if v) or "0"
+    extra = [f"lost creates {r.lost_creates} ms before kill"] if r.lost_creates else []
+    extra += [f"re-spoken {r.respoken}"] if r.respoken else []
+    extra += [f"dup msgs {r.dup_messages}"] if r.dup_messages else []
+    extra += [f"leftover {r.leftover}"] if r.leftover else []
+    return (f"job {r.n:2d}  {'ok  ' if r.clean else 'FAIL'}  {video}  {kill}  status {r.status}  "
+            f"dup paid {paid}  " + "  ".join(extra + r.notes))
+
+
+def _summary(results: list[JobResult]) -> None:
+    total = len(results)
+    lost = sum(len(r.lost_creates) for r in results)
+    paid = collections.Counter()
+    for r in results:
+        paid.update(r.dup_paid)
+    runway_dups = paid["pictures"] + paid["clips"]
+    stages = collections.Counter(r.kill_stage or "none (video first)" for r in results)
+    print("\nsummary")
+    print(f"  jobs completed          {sum(r.completed and r.status == 'done' for r in results)}/{total}")
+    print(f"  duplicate paid calls    {runway_dups - lost + paid['scripts']}"
+          f"  (Runway pictures +{paid['pictures']}, clips +{paid['clips']}, OpenAI scripts +{paid['scripts']};"
+          f" of the Runway ones, {lost} lost in the create->record window, counted apart)")
+    print(f"  lost-window creates     {lost}")
+    print(f"  narration re-spoken     {sum(r.respoken for r in results)}  (TTS calls in flight at the kill)")
+    print(f"  duplicate messages      {sum(len(r.dup_messages) for r in results)}")
+    print(f"  leftover job folders    {sum(len(r.leftover) for r in results)}")
+    print("  kills per stage         " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items())))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds from script approval to the video")
+    parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs) even when all is well")
+    args = parser.parse_args(argv)
+
+    db = redis.Redis.from_url(f"redis://127.0.0.1:6379/{DB}")
+    try:
+        keys = db.dbsize()
+    except redis.exceptions.ConnectionError as exc:
+        print(f"Redis on 127.0.0.1:6379 is not reachable: {exc}", file=sys.stderr)
+        return 2
+    if keys:
+        print(f"Redis database {DB} holds {keys} keys: refusing to flush it; empty it or pick another",
+              file=sys.stderr)
+        return 2
+
+    rng = random.Random(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="storyreel-reliability-"))
+    results: list[JobResult] = []
+    ok = False
+    try:
+        with FakeOpenAI() as openai_fake, \
+                FakeRunway(picture_latency=0.4, clip_latency=0.8, concurrency=3, media_short_side=90) as runway_fake, \
+                BotWorld(tmp, db=DB, OPENAI_API_KEY=OPENAI_KEY, OPENAI_BASE_URL=f"{openai_fake.url}/v1",
+                         RUNWAY_API_KEY=runway_fake.api_key, RUNWAYML_BASE_URL=runway_fake.url, **SETTINGS) as world:
+            bench = Bench(openai_fake, runway_fake, world, args.timeout)
+            started = time.monotonic()
+            calibration = bench.run_job(0, 9300, None)
+            print(_line(calibration), flush=True)
+            if not calibration.clean:
+                print(f"the undisturbed job failed: see the logs in {tmp}")
+                return 1
+            span = calibration.video_after
+            print(f"expected duration D = {span:.2f} s (script approval -> video); kill moments ~ U(0, D), "
+                  f"seed {args.seed}\n", flush=True)
+            moments = [rng.uniform(0, span) for _ in range(args.jobs)]
+            for n, at in enumerate(moments, 1):
+                results.append(bench.run_job(n, 9300 + n, at))
+                print(_line(results[-1]), flush=True)
+            _summary(results)
+            print(f"  wall time               {time.monotonic() - started:.0f} s")
+            ok = all(r.clean for r in results)
+    finally:
+        if ok and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"\nrun folder kept (worker*.log, web.log, work/): {tmp}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
