@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))  # the fakes and BotWorld live in tests/
 
 import redis  # noqa: E402
 
+from storyreel.log import configure_logging  # noqa: E402
 from tests.botworld import BotWorld  # noqa: E402
 from tests.fakes.openai_server import DEFAULT_KEY as OPENAI_KEY  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
@@ -124,7 +125,7 @@ class Bench:
                 w.kill_worker()
                 killed_at = time.monotonic()
                 w.start_worker()  # not waited for: presses meanwhile queue up, as they would
-            time.sleep(0.005)
+            time.sleep(0.01)
         if not res.completed:
             res.notes.append(f"no video within {self.timeout:g} s")
         time.sleep(_SETTLE)
@@ -136,7 +137,7 @@ class Bench:
         if job.get("error"):
             res.notes.append(f"error {job['error']}")
 
-        new = [t for tid, t in list(self.runway.tasks.items()) if tid not in tasks0]
+        new = [t for tid, t in dict(self.runway.tasks).items() if tid not in tasks0]
         for model, kind in MODELS.items():
             res.dup_paid[kind] = max(0, sum(1 for t in new if t.model == model) - N)
         lost = [t for t in new if t.id not in seen]
@@ -257,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
+    configure_logging("console", "WARNING")  # the fakes' FFmpeg runs log at debug: not figures
     rng = random.Random(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="storyreel-reliability-"))
     results: list[JobResult] = []

@@ -130,9 +130,11 @@ def approval_timeout(job_id: str, kind: str) -> None:
 def recover() -> list[str]:
     """Restart the jobs whose worker died mid-step (their lock lapsed): each goes on from
     its recorded state; paid tasks are polled, not created again (R35)."""
+    from .bot.jobs import overdue_approvals
     from .bot.state import orphaned_jobs
 
     s = services()
+    overdue_approvals(s)
     orphans = orphaned_jobs(s.redis)
     for job_id in orphans:
         log.warning("job_recovered", job_id=job_id)

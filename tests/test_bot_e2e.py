@@ -356,3 +356,20 @@ def test_operator_reads_a_jobs_history_and_the_active_jobs(world, user):
     assert job_id not in cli("jobs")[1]
     code, out = cli("job", "no-such-job")
     assert code == 2 and out.strip().splitlines() == ["storyreel: That job does not exist."]
+
+
+def test_approval_timeout_survives_the_death_of_the_worker_that_scheduled_it(tmp_path):
+    with BotWorld(tmp_path, db=12, APPROVAL_TIMEOUT="2", JOB_LOCK_SECONDS="2") as world:
+        user = next(_users)
+        world.say(user, "A video about resilience")
+        script = world.wait_buttons(user, "s")
+        world.kill_worker()  # its countdown task goes with it
+        time.sleep(2.5)
+        world.worker_ready(world.start_worker())  # recover, at start, finds the deadline passed
+        note = world.wait_text(user, "No answer", timeout=30)
+        assert "cancelled" in note.params["text"]
+        assert "approval_overdue" in world.logs[-1].read_text(), "the backstop, not the lost countdown, fired"
+        stale = world.press(user, script)
+        assert world.wait_answer(stale) == "This button is no longer active."
+        _quiet(world)
+        assert world.job_dirs() == []

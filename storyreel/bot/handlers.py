@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import uuid
 from pathlib import Path
 
 import structlog
@@ -92,10 +93,17 @@ def _new_job(s: Services, msg: Message, prompt: str, lang: str, *, language: str
              extra_costs: list[dict] | None = None) -> None:
     chat, user_id = msg.chat_id, msg.from_user.id
     settings = s.upload_settings
+    # one job per message, whatever happens: an update delivered again (a worker died
+    # while handling it, and the broker handed it out once more) finds its job made
+    job_id = uuid.uuid5(uuid.NAMESPACE_URL, f"telegram:{chat}:{msg.message_id}").hex
+    if s.store.load(job_id) is not None:
+        log.info("prompt_already_taken", job_id=job_id)
+        return
     try:
         providers = build_providers(settings)
         pipeline = Pipeline(settings, providers, files=s.files, store=s.store, spending=s.spending)
-        job = pipeline.new_job(prompt, language=language, user_id=user_id, chat_id=chat, language_ui=lang)
+        job = pipeline.new_job(prompt, language=language, job_id=job_id, user_id=user_id, chat_id=chat,
+                               language_ui=lang)
     except StoryReelError as exc:  # empty, too long, over a cost cap, misconfigured
         log.info("prompt_refused", code=exc.code)
         s.client.send_message(chat, message_for(exc, lang))

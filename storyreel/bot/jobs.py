@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import structlog
 
@@ -73,6 +74,8 @@ class TelegramApprovals:
         job.notes[f"ask_{preview.kind}"] = msg_id
         s.store.save(job)  # shown: a resumed step must not show it again
         s.dispatcher.schedule_timeout(job.job_id, preview.kind, s.settings.approval_timeout)
+        # the backstop if the countdown task is lost with its worker: ``recover`` reads it
+        s.redis.zadd(DEADLINES, {f"{job.job_id}:{preview.kind}": time.time() + s.settings.approval_timeout})
 
     def delivered(self, job: Job, kind: str) -> bool:
         return f"ask_{kind}" in job.notes
@@ -231,10 +234,23 @@ def _finish(s: Services, job: Job) -> None:
     s.approvals.forget(job.job_id)
 
 
-def approval_timed_out(services: Services, job_id: str, kind: str) -> None:
-    """The scheduled check (R17): still no answer → the job is cancelled."""
+DEADLINES = "storyreel:approval-deadlines"
+
+
+def overdue_approvals(services: Services) -> None:
+    """Time out the approvals past their deadline whose countdown task was lost."""
+    for member in services.redis.zrangebyscore(DEADLINES, "-inf", time.time()):
+        services.redis.zrem(DEADLINES, member)
+        job_id, _, kind = member.rpartition(":")
+        if approval_timed_out(services, job_id, kind):
+            log.warning("approval_overdue", job_id=job_id, kind=kind)  # its countdown task was lost
+
+
+def approval_timed_out(services: Services, job_id: str, kind: str) -> bool:
+    """The scheduled check (R17): still no answer → the job is cancelled (True)."""
     if services.approvals.raw(job_id, kind) != "pending":
-        return
+        return False
     log.info("approval_timed_out", job_id=job_id, kind=kind)
     services.approvals.cancel(job_id, "timeout")
     services.dispatcher.start_step(job_id)
+    return True

@@ -115,9 +115,10 @@ class Pipeline:
         self._save_lock = threading.RLock()
 
     # ---- jobs -------------------------------------------------------------------------
-    def new_job(self, prompt: str, *, language: str | None = None, **fields) -> Job:
+    def new_job(self, prompt: str, *, language: str | None = None, job_id: str | None = None, **fields) -> Job:
         """Validate ``prompt``, estimate the cost and check the caps; make a job for it
-        (no folder yet). Nothing is spent before this passes."""
+        (no folder yet). Nothing is spent before this passes. ``job_id`` may be derived
+        from what asked for the job (a Telegram update), so asking twice makes one job."""
         text = " ".join((prompt or "").split())
         if not text:
             raise InputError("empty prompt", code="empty_prompt")
@@ -134,7 +135,7 @@ class Pipeline:
         check_caps(self.settings, self.spending, fields.get("user_id"), expected)
         now = time.time()
         return Job(
-            job_id=new_job_id(),
+            job_id=job_id or new_job_id(),
             prompt=text,
             language=language or detect_language(text, self.settings.default_language),
             segment_count=self.settings.segment_count,
