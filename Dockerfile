@@ -38,9 +38,10 @@ RUN pip install --no-deps . \
  && pip check \
  && rm -rf storyreel build ./*.egg-info
 
-# FFmpeg: the static build that the imageio-ffmpeg wheel ships, linked onto PATH.
-# It is the binary the test suite runs, and Debian's ffmpeg would add about 300 MB
-# of libraries. The build fails here if it cannot run.
+# FFmpeg: the static build that the imageio-ffmpeg wheel ships (a dependency, so it is
+# here anyway), linked onto PATH. It is the binary the test suite runs. Debian's ffmpeg
+# would add a second FFmpeg and hundreds of MB of libraries. The build fails here if it
+# cannot run.
 RUN ln -s "$(python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" /usr/local/bin/ffmpeg \
  && ffmpeg -hide_banner -version | head -n 1 \
  && python -c "from storyreel.media.ffmpeg import ffmpeg_binary; print(ffmpeg_binary())"

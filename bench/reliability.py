@@ -32,7 +32,9 @@ jobs whose worker died); this script only watches.
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
+import json
 import random
 import shutil
 import sys
@@ -82,6 +84,7 @@ class JobResult:
     respoken: int = 0
     dup_messages: list[tuple] = field(default_factory=list)
     leftover: list[str] = field(default_factory=list)
+    lock_lapsed: bool = False  # the step ran on after its job lock had expired
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -110,9 +113,11 @@ class Bench:
         t0 = time.monotonic()
         seen: set[str] = set()  # every task id the job's record has held
         killed_at: float | None = None
+        watch = _LockWatch(w.redis, res.job_id)
         while time.monotonic() - t0 < self.timeout:
             job = self._record(res.job_id)
             seen |= _task_ids(job)
+            watch.sample()
             if self._video(user):
                 res.completed, res.video_after = True, time.monotonic() - t0
                 break
@@ -122,12 +127,19 @@ class Bench:
                 job = self._record(res.job_id)  # the status just before the kill
                 seen |= _task_ids(job)
                 res.kill_stage, res.kill_detail = job.get("status", "?"), _progress(job)
+                watch.holder_died()
                 w.kill_worker()
                 killed_at = time.monotonic()
                 w.start_worker()  # not waited for: presses meanwhile queue up, as they would
             time.sleep(0.01)
+        res.lock_lapsed = watch.lapsed
         if not res.completed:
             res.notes.append(f"no video within {self.timeout:g} s")
+            stranded = _stranded(w.redis)
+            if stranded:
+                res.notes.append("taken by a worker, never acknowledged: " + "; ".join(stranded))
+            if w.worker.poll() is not None:
+                res.notes.append(f"the worker exited with {w.worker.returncode}")
         time.sleep(_SETTLE)
         _wait(lambda: self._record(res.job_id).get("status") in ("done", "failed", "cancelled")
               and {p.name for p in w.job_dirs()} <= dirs0, 10)
@@ -176,6 +188,54 @@ class Bench:
         return found
 
 
+class _LockWatch:
+    """Notices a job step running on after its ``JobLock`` expired: the job is in
+    ``storyreel:running`` and its lock key is gone although the worker that took it
+    last is alive (a lock left by the killed worker lapsing is expected, not counted)."""
+
+    def __init__(self, r: redis.Redis, job_id: str) -> None:
+        self.redis, self.job_id = r, job_id
+        self.live: str | None = None  # the token of the holder believed alive
+        self.dead: str | None = None  # the token the killed worker held
+        self.lapsed = False
+
+    def sample(self) -> None:
+        pipe = self.redis.pipeline()
+        pipe.get(f"storyreel:lock:{self.job_id}")
+        pipe.sismember("storyreel:running", self.job_id)
+        token, running = pipe.execute()
+        if token and token != self.dead:
+            self.live = token
+        elif not token and running and self.live is not None:
+            self.lapsed = True
+
+    def holder_died(self) -> None:
+        self.dead = self.redis.get(f"storyreel:lock:{self.job_id}")
+        self.live = None
+
+
+def _stranded(r: redis.Redis) -> list[str]:
+    """The broker messages a worker took and never acknowledged, but for the approval
+    timeouts (ETA tasks a live worker holds by design). Kombu's Redis transport keeps them
+    in ``unacked`` until its visibility timeout hands them out again."""
+    out = []
+    for raw in r.hgetall("unacked").values():
+        payload = json.loads(raw)[0]
+        headers = payload.get("headers") or {}
+        task = headers.get("task", "?")
+        if task == "storyreel.approval_timeout":
+            continue
+        what = headers.get("argsrepr", "")
+        if task == "storyreel.handle_update":
+            try:
+                update = json.loads(base64.b64decode(payload["body"]))[0][0]
+                what = (update.get("callback_query") or {}).get("data") or (update.get("message") or {}).get("text")
+            except (KeyError, IndexError, TypeError, ValueError):
+                pass
+        out.append(f"{task}({what})")
+    return out
+
+
 def _task_ids(job: dict) -> set[str]:
     ids = {s.get(k) for s in job.get("segments", []) for k in ("picture_task_id", "clip_task_id")}
     ids |= {c.get("task_id") for c in job.get("costs", [])}
@@ -197,6 +257,16 @@ def _content(call) -> tuple:
     return call.method, call.params.get("text") or call.params.get("caption") or ""
 
 
+def _quiet_resets(*fakes) -> None:
+    """A killed worker resets its open connections to the fakes: expected here, so not
+    printed as a traceback (any other error in a fake's handler still is)."""
+    for fake in fakes:
+        def handle_error(request, address, default=fake.httpd.handle_error) -> None:
+            if not isinstance(sys.exc_info()[1], ConnectionError):
+                default(request, address)
+        fake.httpd.handle_error = handle_error
+
+
 def _wait(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -215,6 +285,7 @@ def _line(r: JobResult) -> str:
     extra += [f"re-spoken {r.respoken}"] if r.respoken else []
     extra += [f"dup msgs {r.dup_messages}"] if r.dup_messages else []
     extra += [f"leftover {r.leftover}"] if r.leftover else []
+    extra += ["step outlived its lock"] if r.lock_lapsed else []
     return (f"job {r.n:2d}  {'ok  ' if r.clean else 'FAIL'}  {video}  {kill}  status {r.status}  "
             f"dup paid {paid}  " + "  ".join(extra + r.notes))
 
@@ -236,6 +307,7 @@ def _summary(results: list[JobResult]) -> None:
     print(f"  narration re-spoken     {sum(r.respoken for r in results)}  (TTS calls in flight at the kill)")
     print(f"  duplicate messages      {sum(len(r.dup_messages) for r in results)}")
     print(f"  leftover job folders    {sum(len(r.leftover) for r in results)}")
+    print(f"  steps outliving a lock  {sum(r.lock_lapsed for r in results)} jobs  (JobLock expired under a live step)")
     print("  kills per stage         " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items())))
 
 
@@ -268,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 FakeRunway(picture_latency=0.4, clip_latency=0.8, concurrency=3, media_short_side=90) as runway_fake, \
                 BotWorld(tmp, db=DB, OPENAI_API_KEY=OPENAI_KEY, OPENAI_BASE_URL=f"{openai_fake.url}/v1",
                          RUNWAY_API_KEY=runway_fake.api_key, RUNWAYML_BASE_URL=runway_fake.url, **SETTINGS) as world:
+            _quiet_resets(openai_fake, runway_fake, world.tg)
             bench = Bench(openai_fake, runway_fake, world, args.timeout)
             started = time.monotonic()
             calibration = bench.run_job(0, 9300, None)

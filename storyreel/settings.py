@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     """Every tunable of StoryReel. Defaults follow ../shared/SPEC.md."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        # an empty variable (``MUSIC_DIR=`` as .env.example has it) means "not set", not ""
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
     # The video (R8)

@@ -89,3 +89,14 @@ def test_new_jobs_are_refused_when_the_disk_is_nearly_full(tmp_path):
     assert done.returncode == 2 and done.stderr.strip() == "storyreel: The server is out of room for new videos " \
         "right now. Please try again later."
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+@pytest.mark.parametrize("command", [["worker"], ["web"], ["beat"]])
+def test_a_malformed_setting_stops_a_service_with_one_line_naming_it(tmp_path, command):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "RUNWAY"))}
+    env.update({"TELEGRAM_BOT_TOKEN": "1:x", "TELEGRAM_WEBHOOK_SECRET": "s", "JOBS_PER_MINUTE": "lots"})
+    done = subprocess.run([sys.executable, "-m", "storyreel.cli", *command], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "JOBS_PER_MINUTE" in lines[0], done.stderr
