@@ -363,6 +363,10 @@ def test_approval_timeout_survives_the_death_of_the_worker_that_scheduled_it(tmp
         user = next(_users)
         world.say(user, "A video about resilience")
         script = world.wait_buttons(user, "s")
+        deadline = time.monotonic() + 10  # the step has ended: the worker now only holds the countdown
+        while world.redis.smembers("storyreel:running") or not world.job_ids():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         world.kill_worker()  # its countdown task goes with it
         time.sleep(2.5)
         world.worker_ready(world.start_worker())  # recover, at start, finds the deadline passed
