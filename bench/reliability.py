@@ -21,8 +21,14 @@ group get SIGKILL and a new worker is started at once. Printed per job and in to
 - leftover files: job folders still in WORK_DIR after the delivery;
 - the stage the kill landed in: the job's status in Redis just before it.
 
-Nothing here retries: a job that fails is reported (its folder, with every process's
-log, is kept and printed) and the run goes on with the next one. Retrying is the
+Also shown, outside the goal figures: jobs where a live step ran on after its
+``JobLock`` had expired (the job in ``storyreel:running`` with no lock key while the
+worker that took it is alive — what ``recover`` takes for a dead worker's job), and, for
+a job with no video, the broker messages a killed worker had taken and never
+acknowledged (Kombu keeps them in ``unacked`` until the visibility timeout).
+
+Nothing here retries: a job that fails is reported (the run's folder, with every
+process's log, is kept and printed) and the run goes on with the next one. Retrying is the
 system's business (SDKs for HTTP, ``Pipeline._call`` for failed tasks, ``recover`` for
 jobs whose worker died); this script only watches.
 

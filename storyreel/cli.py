@@ -422,7 +422,7 @@ def beat():
     settings = _service_settings("redis_url", redis=True)
     from .worker import celery_app
 
-    schedule = Path(tempfile.gettempdir()) / "storyreel-beat-schedule"
+    schedule = Path(settings.work_dir).resolve().parent / "celerybeat-schedule"  # beside the work folder
     celery_app.start(["beat", "-l", settings.log_level.lower(), "-s", str(schedule)])
 
 

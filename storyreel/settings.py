@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     job_max_age_hours: float = Field(24.0, gt=0)
     min_free_disk_mb: float = Field(1024.0, ge=0, description="new jobs are refused below this much free space")
     job_lock_seconds: float = Field(60.0, ge=2, description="a dead worker's job is taken over after this long")
+    recover_seconds: float = Field(15.0, ge=0.5, description="how often beat checks approval deadlines and dead workers")
+    broker_visibility_seconds: float = Field(
+        120.0, ge=2, description="a task a dead worker took is handed out again after this long"
+    )
     concurrency: int = Field(3, ge=1, le=32, description="segments made at once per stage")
     retries: int = Field(2, ge=0, le=10, description="extra attempts for a segment after a transient failure")
     local_motion_workers: int = Field(2, ge=1, le=32, description="local clips rendered at once (CPU-bound)")

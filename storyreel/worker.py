@@ -4,9 +4,9 @@ Queues: ``updates`` (one Telegram update each: quick) and ``jobs`` (a job's step
 minutes). Tasks only pick the parts up and call ``storyreel.bot``; no logic lives here.
 
 Waiting for a person holds no worker (R19): a job's step ends by asking for an approval
-and scheduling ``approval_timeout`` ``APPROVAL_TIMEOUT`` seconds later; the button press
-queues ``advance_job``; the timeout task cancels the job if the approval is still
-pending. Run a worker with ``storyreel worker`` (a thread pool: the steps mostly wait on
+and recording its deadline (``APPROVAL_TIMEOUT`` from now) in Redis; the button press
+queues ``advance_job``; ``recover``, run by beat every ``RECOVER_SECONDS``, cancels the
+jobs whose approval is still pending past its deadline. Run a worker with ``storyreel worker`` (a thread pool: the steps mostly wait on
 providers and FFmpeg) and the hourly cleanup with ``storyreel beat``.
 """
 
@@ -33,7 +33,8 @@ UPDATES_QUEUE, JOBS_QUEUE = "updates", "jobs"
 log = structlog.get_logger(__name__)
 
 
-def make_celery(redis_url: str) -> Celery:
+def make_celery(redis_url: str, settings=None) -> Celery:
+    settings = settings or get_settings()
     app = Celery("storyreel", broker=redis_url, backend=None)
     app.conf.update(
         task_ignore_result=True,
@@ -50,10 +51,19 @@ def make_celery(redis_url: str) -> Celery:
         # ``recover`` restarts a dead worker's jobs as soon as their lock has lapsed.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        broker_transport_options={"visibility_timeout": 3 * 3600},
+        # short, so a message a dead worker took (a button press!) is handed out again in
+        # minutes, not hours. A step that runs longer is handed out again too, and finds
+        # its job locked: it leaves a note and ends (``bot.jobs.run_step``); harmless.
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_seconds,
+            # look for such messages often enough (kombu's default: about every 100 s)
+            "unacked_restore_interval": max(1.0, settings.broker_visibility_seconds / 4),
+            "unacked_restore_throttle": 1,
+        },
         beat_schedule={
             "cleanup-hourly": {"task": "storyreel.cleanup", "schedule": 3600.0, "options": {"queue": JOBS_QUEUE}},
-            "recover-jobs": {"task": "storyreel.recover", "schedule": 30.0, "options": {"queue": JOBS_QUEUE}},
+            "recover-jobs": {"task": "storyreel.recover", "schedule": settings.recover_seconds,
+                             "options": {"queue": JOBS_QUEUE, "expires": settings.recover_seconds}},
         },
     )
     return app
@@ -71,8 +81,6 @@ class CeleryDispatcher:
     def start_step(self, job_id: str) -> None:
         advance_job.apply_async(args=[job_id], queue=JOBS_QUEUE)
 
-    def schedule_timeout(self, job_id: str, kind: str, delay: float) -> None:
-        approval_timeout.apply_async(args=[job_id, kind], countdown=delay, queue=JOBS_QUEUE)
 
 
 def services():
@@ -119,17 +127,12 @@ def advance_job(job_id: str) -> None:
     run_step(services(), job_id)
 
 
-@celery_app.task(name="storyreel.approval_timeout")
-def approval_timeout(job_id: str, kind: str) -> None:
-    from .bot.jobs import approval_timed_out
-
-    approval_timed_out(services(), job_id, kind)
-
-
 @celery_app.task(name="storyreel.recover")
 def recover() -> list[str]:
-    """Restart the jobs whose worker died mid-step (their lock lapsed): each goes on from
-    its recorded state; paid tasks are polled, not created again (R35)."""
+    """Every ``RECOVER_SECONDS`` (beat) and at each worker's start: cancel the jobs whose
+    approval is past its deadline (R17), and restart the jobs whose worker died mid-step
+    (their lock lapsed); each goes on from its recorded state, and paid tasks are polled,
+    not created again (R35)."""
     from .bot.jobs import overdue_approvals
     from .bot.state import orphaned_jobs
 
@@ -148,11 +151,9 @@ def recover() -> list[str]:
 
 @worker_ready.connect
 def _recover_on_start(**_kw) -> None:
-    # a worker that starts after another died picks its jobs up: now for locks already
-    # lapsed, and once more when a lock taken just before the death has lapsed too
-    lapse = get_settings().job_lock_seconds
+    # a worker that starts after another died picks its jobs up at once (beat's sweep
+    # catches the locks that lapse later)
     recover.apply_async(queue=JOBS_QUEUE)
-    recover.apply_async(queue=JOBS_QUEUE, countdown=lapse + 1)
 
 
 @worker_shutting_down.connect

@@ -43,6 +43,7 @@ class BotWorld:
         self.settings = {
             "SEGMENT_COUNT": "6", "SEGMENT_SECONDS": "1", "VIDEO_SHORT_SIDE": "90", "FPS": "24",
             "LOCAL_MOTION_WORKERS": "2", "APPROVAL_TIMEOUT": "600", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
+            "RECOVER_SECONDS": "0.5", "BROKER_VISIBILITY_SECONDS": "10", "JOB_LOCK_SECONDS": "3",
             **settings,
         }
         self.procs: list[subprocess.Popen] = []
@@ -70,6 +71,7 @@ class BotWorld:
         self._spawn("web", [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4",
                             "-b", f"127.0.0.1:{self.port}", "storyreel.web:create_app()"])
         self.start_worker()
+        self._spawn("beat", [sys.executable, "-m", "storyreel.cli", "beat"])
         self._wait_up()
         return self
 

@@ -67,7 +67,7 @@ def _messages(world: BotWorld, user: int) -> list[tuple]:
 
 
 @pytest.mark.parametrize("point, at", [("pictures", 2), ("pictures", 5), ("clips", 2), ("clips", 6),
-                                       ("assembly", 0), ("assembly", 0.1)])
+                                       ("assembly", 0), ("assembly", 0.1), ("press", 0)])
 def test_killed_worker_loses_nothing(world, fakes, point, at):
     openai_fake, runway_fake = fakes
     user = next(_users)
@@ -78,6 +78,22 @@ def test_killed_worker_loses_nothing(world, fakes, point, at):
     def done(kind: str) -> int:
         return sum(1 for s in _job(world, user)["segments"] if s.get(f"{kind}_path"))
 
+    if point == "press":
+        # the worker dies the moment the pictures' ✅ reaches it: the press it took is
+        # handed out again (BROKER_VISIBILITY_SECONDS) and the job goes on
+        pictures_question = world.wait_buttons(user, "p")
+        _wait(lambda: not world.redis.smembers("storyreel:running"), what="the step to end")
+        world.press(user, pictures_question)
+        world.kill_worker()
+        world.worker_ready(world.start_worker())
+        world.press(user, world.wait_buttons(user, "c", timeout=120))
+        world.tg.wait_for(lambda c: c.method == "sendVideo" and c.ok and str(c.params["chat_id"]) == str(user),
+                          timeout=180)
+        time.sleep(1.5)
+        assert runway_fake.creates("gen4_turbo") - clips0 == N
+        assert sum(1 for c in world.tg.calls("sendVideo", chat_id=user) if c.ok) == 1
+        _wait(lambda: world.job_dirs() == [], timeout=10, what="the job folder to go")
+        return
     if point == "pictures":
         _wait(lambda: done("picture") >= at, what=f"{at} pictures")
     elif point == "clips":

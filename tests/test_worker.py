@@ -17,8 +17,10 @@ def test_beat_runs_the_cleanup_hourly_and_tasks_have_their_queues():
     assert entry["task"] == "storyreel.cleanup" and entry["schedule"] == 3600.0
     assert celery_app.conf.task_routes["storyreel.handle_update"]["queue"] == UPDATES_QUEUE
     assert celery_app.conf.task_default_queue == JOBS_QUEUE
-    assert {"storyreel.handle_update", "storyreel.advance_job", "storyreel.approval_timeout",
+    assert {"storyreel.handle_update", "storyreel.advance_job", "storyreel.recover",
             "storyreel.cleanup"} <= set(celery_app.tasks)
+    assert celery_app.conf.beat_schedule["recover-jobs"]["task"] == "storyreel.recover"
+    assert celery_app.conf.task_acks_late and celery_app.conf.task_reject_on_worker_lost
 
 
 def test_cleanup_task_deletes_only_old_job_folders(tmp_path, monkeypatch):

@@ -68,13 +68,16 @@ class TelegramApprovals:
             msg_id = s.client.send_message(chat, body, approval_markup(job, "script"))
         else:
             kind = "photo" if preview.kind == "pictures" else "video"
-            s.client.send_album(chat, preview.files, kind)
+            if not job.notes.get(f"album_{preview.kind}"):  # a resumed step does not send it twice
+                s.client.send_album(chat, preview.files, kind)
+                job.notes[f"album_{preview.kind}"] = True
+                s.store.save(job)
             msg_id = s.client.send_message(chat, text(f"ask_{preview.kind}", lang, n=len(preview.files)),
                                            approval_markup(job, preview.kind))
         job.notes[f"ask_{preview.kind}"] = msg_id
         s.store.save(job)  # shown: a resumed step must not show it again
-        s.dispatcher.schedule_timeout(job.job_id, preview.kind, s.settings.approval_timeout)
-        # the backstop if the countdown task is lost with its worker: ``recover`` reads it
+        # the timeout (R17) is a deadline in Redis that ``recover`` (beat) checks, not a
+        # countdown task: a countdown held by a worker that dies is lost with it
         s.redis.zadd(DEADLINES, {f"{job.job_id}:{preview.kind}": time.time() + s.settings.approval_timeout})
 
     def delivered(self, job: Job, kind: str) -> bool:
@@ -237,13 +240,15 @@ def _finish(s: Services, job: Job) -> None:
 DEADLINES = "storyreel:approval-deadlines"
 
 
-def overdue_approvals(services: Services) -> None:
-    """Time out the approvals past their deadline whose countdown task was lost."""
+def overdue_approvals(services: Services) -> int:
+    """Time out the approvals past their deadline (R17); how many jobs were cancelled."""
+    cancelled = 0
     for member in services.redis.zrangebyscore(DEADLINES, "-inf", time.time()):
-        services.redis.zrem(DEADLINES, member)
+        if not services.redis.zrem(DEADLINES, member):
+            continue  # another worker's recover took this one
         job_id, _, kind = member.rpartition(":")
-        if approval_timed_out(services, job_id, kind):
-            log.warning("approval_overdue", job_id=job_id, kind=kind)  # its countdown task was lost
+        cancelled += approval_timed_out(services, job_id, kind)
+    return cancelled
 
 
 def approval_timed_out(services: Services, job_id: str, kind: str) -> bool:

@@ -21,8 +21,6 @@ class Dispatcher(Protocol):
 
     def start_step(self, job_id: str) -> None: ...
 
-    def schedule_timeout(self, job_id: str, kind: str, delay: float) -> None: ...
-
 
 @dataclass
 class Services:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 import redis as redis_lib
+import structlog
 from limits import RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -25,6 +26,8 @@ from limits.strategies import MovingWindowRateLimiter
 from ..models import Job
 from ..pipeline.approvals import SEED_TYPES
 from ..settings import Settings
+
+_log = structlog.get_logger(__name__)
 
 JOB_TTL = 86400
 STALE_ACTIVE = 6 * 3600  # an "active" entry older than this was left by a crash
@@ -180,7 +183,8 @@ class JobLock:
 
     def __init__(self, redis: redis_lib.Redis, job_id: str, ttl: float = 60.0) -> None:
         self.redis, self.job_id, self.ttl = redis, job_id, ttl
-        self.lock = redis.lock(f"storyreel:lock:{job_id}", timeout=ttl, blocking=False)
+        # thread_local=False: the heartbeat thread renews the lock another thread took
+        self.lock = redis.lock(f"storyreel:lock:{job_id}", timeout=ttl, blocking=False, thread_local=False)
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
@@ -199,7 +203,9 @@ class JobLock:
         while not self._stop.wait(self.ttl / 3):
             try:
                 self.lock.reacquire()
-            except (redis_lib.exceptions.LockError, redis_lib.exceptions.ConnectionError):
+            except (redis_lib.exceptions.LockError, redis_lib.exceptions.ConnectionError) as exc:
+                # the step goes on, but another worker may now take the job over
+                _log.error("job_lock_lost", job_id=self.job_id, error=str(exc))
                 return
 
     def release_and_check(self, *, still_running: bool = False) -> bool:
