@@ -120,7 +120,7 @@ def _new_job(s: Services, msg: Message, prompt: str, lang: str, *, language: str
     job.costs.extend(extra_costs or [])
     s.store.save(job)
     eta = estimate_seconds(settings, providers, job.segment_count, job.segment_seconds)
-    cost = text("cost_part", lang, cost=job.estimate) if job.estimate else ("" if lang == "en" else "")
+    cost = text("cost_part", lang, cost=job.estimate) if job.estimate else ""
     s.client.send_message(chat, text("accepted", lang, eta=max(1, math.ceil(eta / 60)), cost=cost))
     log.info("job_accepted", job_id=job.job_id, estimate=job.estimate)
     s.dispatcher.start_step(job.job_id)
@@ -191,7 +191,7 @@ def _on_button(s: Services, update: Update) -> None:
 
 
 def _cancel_all(s: Services, user_id: int, chat: int, lang: str) -> None:
-    running = [j for j in s.active.of(user_id)]
+    running = s.active.of(user_id)
     if not running:
         s.client.send_message(chat, text("no_job", lang))
         return

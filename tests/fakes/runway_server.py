@@ -350,12 +350,17 @@ class FakeRunway(FakeServer):
                 return "url", "Invalid asset: promptImage must be an image."
         return "url", None
 
+    def _live(self, task_id: str, now: float) -> FakeTask | None:
+        """The task as of ``now`` (call with the state lock held); None once deleted."""
+        self._advance(now)
+        task = self.tasks.get(task_id)
+        return None if task is None or task.deleted else task
+
     def _get(self, task_id: str) -> Reply:
         now = time.monotonic()
         with self._state:
-            self._advance(now)
-            task = self.tasks.get(task_id)
-            if task is None or task.deleted:
+            task = self._live(task_id, now)
+            if task is None:
                 return Reply.json({"error": "Task not found."}, 404)
             status = self._status(task, now)
             self.served.append((task.id, status))
@@ -382,9 +387,8 @@ class FakeRunway(FakeServer):
     def _delete(self, task_id: str) -> Reply:
         now = time.monotonic()
         with self._state:
-            self._advance(now)
-            task = self.tasks.get(task_id)
-            if task is None or task.deleted:
+            task = self._live(task_id, now)
+            if task is None:
                 return Reply.json({"error": "Task not found."}, 404)
             if not task.cancelled:
                 task.cancelled_while = self._status(task, now)
