@@ -191,7 +191,13 @@ def _on_button(s: Services, update: Update) -> None:
 
 
 def _cancel_all(s: Services, user_id: int, chat: int, lang: str) -> None:
-    running = s.active.of(user_id)
+    running = []
+    for job_id in s.active.of(user_id):
+        job = s.store.load(job_id)
+        if job is None or job.status in TERMINAL:  # left by a crash after the job ended
+            s.active.release(user_id, job_id)
+        else:
+            running.append(job_id)
     if not running:
         s.client.send_message(chat, text("no_job", lang))
         return
