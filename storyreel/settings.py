@@ -171,14 +171,6 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
-    @property
-    def max_download_bytes(self) -> int:
-        return int(self.max_download_mb * 1024 * 1024)
-
-    def concurrency_for(self, model: str) -> int:
-        """Calls at once for ``model`` (Runway limits each model separately)."""
-        return self.model_concurrency.get(model, self.concurrency)
-
     @staticmethod
     def secret(value: SecretStr | None) -> str | None:
         """A secret's value, or None when unset or blank."""

@@ -26,7 +26,6 @@ PICTURE_PREVIEW = 5
 CLIP_PREVIEW = 3
 
 #: the approval kinds, in order, and their names in the seed's Redis keys (R17)
-KINDS = ("script", "pictures", "clips")
 SEED_TYPES = {"script": "script", "pictures": "images", "clips": "videos"}
 
 

@@ -118,9 +118,6 @@ def _today() -> str:
     return dt.datetime.now(dt.timezone.utc).date().isoformat()
 
 
-def ceil_cents(value: float) -> float:
-    return math.ceil(value * 100) / 100
-
 
 #: typical seconds one step takes, by provider name and stage (for the user's ETA)
 TYPICAL_SECONDS = {("runway", "pictures"): 10.0, ("runway", "motion"): 60.0,
