@@ -90,7 +90,7 @@ def _greeting(s: Services, lang: str) -> str:
 
 
 def _new_job(s: Services, msg: Message, prompt: str, lang: str, *, language: str | None = None,
-             extra_costs: list[dict] | None = None) -> None:
+             extra_costs: list[dict] | None = None, providers=None) -> None:
     chat, user_id = msg.chat_id, msg.from_user.id
     settings = s.upload_settings
     # one job per message, whatever happens: an update delivered again (a worker died
@@ -100,7 +100,7 @@ def _new_job(s: Services, msg: Message, prompt: str, lang: str, *, language: str
         log.info("prompt_already_taken", job_id=job_id)
         return
     try:
-        providers = build_providers(settings)
+        providers = providers or build_providers(settings)
         pipeline = Pipeline(settings, providers, files=s.files, store=s.store, spending=s.spending)
         job = pipeline.new_job(prompt, language=language, job_id=job_id, user_id=user_id, chat_id=chat,
                                language_ui=lang)
@@ -160,7 +160,7 @@ def _on_voice(s: Services, msg: Message, lang: str) -> None:
     s.client.send_message(msg.chat_id, text("heard", lang, text=heard))
     costs = [{"stage": "transcription", "segment": None, "provider": providers.transcriber.name,
               "model": u.model, "units": {u.unit: u.units}, "cost": round(price(settings, u), 6)} for u in used]
-    _new_job(s, msg, heard, lang, language=transcript.language, extra_costs=costs)
+    _new_job(s, msg, heard, lang, language=transcript.language, extra_costs=costs, providers=providers)
 
 
 def _on_button(s: Services, update: Update) -> None:

@@ -179,28 +179,18 @@ def _step(services: Services, job_id: str) -> None:
             _finish(s, job)
     except JobCancelled:
         job.status = JobStatus.CANCELLED
-        s.store.save(job)
-        reason = s.approvals.cancel_reason(job_id)
-        if reason == "timeout":
+        if s.approvals.cancel_reason(job_id) == "timeout":
             minutes = max(1, math.ceil(s.settings.approval_timeout / 60))
-            note = message("approval_timeout", job.language_ui, minutes=minutes)
+            _end(s, job, message("approval_timeout", job.language_ui, minutes=minutes))
         else:
-            note = message("cancelled", job.language_ui)
-        _remove_open_buttons(s, job)
-        _finish(s, job)  # before telling: the user may send the next prompt at once
-        s.client.send_message(job.chat_id, note)
+            _end(s, job, message("cancelled", job.language_ui))
     except StoryReelError as exc:
-        s.store.save(job)
-        _remove_open_buttons(s, job)
-        _finish(s, job)
-        s.client.send_message(job.chat_id, message_for(exc, job.language_ui))
+        _end(s, job, message_for(exc, job.language_ui))
     except Exception as exc:  # a bug of ours: the user gets one line, the log the traceback
         log.exception("job_step_crashed")
         job.status, job.error = JobStatus.FAILED, type(exc).__name__
-        s.store.save(job)
         s.files.cleanup_job(job.job_id)
-        _finish(s, job)
-        s.client.send_message(job.chat_id, message("internal", job.language_ui))
+        _end(s, job, message("internal", job.language_ui))
     finally:
         structlog.contextvars.unbind_contextvars("job_id", "user_id")
 
@@ -229,6 +219,15 @@ def _remove_open_buttons(s: Services, job: Job) -> None:
         msg_id = job.notes.get(f"ask_{kind}")
         if msg_id and s.approvals.raw(job.job_id, kind) in ("pending", "cancelled"):
             s.client.remove_buttons(job.chat_id, msg_id)
+
+
+def _end(s: Services, job: Job, note: str) -> None:
+    """The job ended without a video: record it, take its buttons away, free the user's
+    slot (before telling: the user may send the next prompt at once), then tell them."""
+    s.store.save(job)
+    _remove_open_buttons(s, job)
+    _finish(s, job)
+    s.client.send_message(job.chat_id, note)
 
 
 def _finish(s: Services, job: Job) -> None:

@@ -30,6 +30,7 @@ from ..settings import Settings
 _log = structlog.get_logger(__name__)
 
 JOB_TTL = 86400
+RUNNING = "storyreel:running"  # the jobs whose step should be running now
 STALE_ACTIVE = 6 * 3600  # an "active" entry older than this was left by a crash
 
 
@@ -221,9 +222,6 @@ class JobLock:
         except redis_lib.exceptions.LockError:
             pass
         return bool(self.redis.getdel(f"storyreel:again:{self.job_id}"))
-
-
-RUNNING = "storyreel:running"
 
 
 def orphaned_jobs(redis: redis_lib.Redis) -> list[str]:

@@ -191,7 +191,7 @@ class _Production:
         p, job = self.p, self.job
         while self.need_pictures and self.pic_slots.acquire(blocking=False):
             seg = self.need_pictures.pop(0)
-            if not self.shown.intersection({"pictures"}):
+            if "pictures" not in self.shown:
                 self.shown.add("pictures")
                 p._note(job, "stage_started", stage="pictures", todo=len(self.need_pictures) + 1)
                 p.progress.stage(job, "pictures", len(job.segments))
