@@ -113,14 +113,19 @@ class TelegramProgress:
         if stage not in ("pictures", "clips", "narration", "assembly"):
             return
         key = f"msg_{stage}"
-        if key in job.notes:  # a resumed step: the message is already there
+        if key in job.notes:  # a resumed step: the message is there (or was lost with a worker)
             return
+        # a status line is sent at most once: recorded before it goes out, so a worker
+        # killed mid-send costs the line, never a second copy (previews, which the user
+        # must see, are the other way round: see ``TelegramApprovals``)
+        job.notes[key] = None
+        self.s.store.save(job)
         body = text(f"stage_{stage}", job.language_ui, done=0, total=total)
         job.notes[key] = self.s.client.send_message(job.chat_id, body)
-        self.s.store.save(job)  # recorded at once: a resumed step must not send it again
+        self.s.store.save(job)
 
     def advance(self, job: Job, stage: str, done: int, total: int) -> None:
-        if stage not in ("pictures", "clips") or f"msg_{stage}" not in job.notes:
+        if stage not in ("pictures", "clips") or not job.notes.get(f"msg_{stage}"):
             return
         every = self.s.settings.progress_every
         with self._lock:
