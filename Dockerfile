@@ -2,7 +2,7 @@
 #   web (the default CMD)   gunicorn serving Telegram's webhook and /health
 #   worker                  storyreel worker   (Celery: updates and job steps, FFmpeg)
 #   beat                    storyreel beat     (Celery beat: hourly cleanup, recovery)
-#   flower                  celery -A storyreel.worker flower
+#   flower                  celery -A storyreel.celeryapp flower
 # docker-compose.yml runs them on one machine, render.yaml on Render; tests/test_deploy.py
 # checks all three files against each other and against .env.example.
 

@@ -7,11 +7,11 @@ asserted (this machine is shared and noisy):
 
 - our wall time (``Pipeline.run``: script, pictures, clips and narration overlapping,
   early previews, assembly);
-- the seed's schedule measured in the same run on a fresh job: all pictures, then all
-  clips, then the narration, then the assembly, one stage after the other;
+- a one-stage-after-another schedule measured in the same run on a fresh job: all
+  pictures, then all clips, then the narration, then the assembly;
 - the lower bound the concurrency allows: the first picture, then ceil(48 / 3) rounds of
   clips, plus the assembly as measured in our run; the ratios ours / lower bound (goal
-  ≤ 1.1) and ours / seed;
+  ≤ 1.1) and ours / sequential;
 - the job's cost, all-Runway (OpenAI script and speech) and Runway pictures with offline
   motion: the estimate and the ledger of a real run of each.
 
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fakes live i
 
 from storyreel.log import configure_logging
 from storyreel.pipeline.ledger import estimate
-from storyreel.pipeline.stages import Pipeline
+from storyreel.pipeline.runner import Pipeline
 from storyreel.providers.factory import build_providers
 from storyreel.settings import Settings
 from tests.fakes.openai_server import DEFAULT_KEY as OPENAI_KEY
@@ -125,8 +125,8 @@ def _ours(settings: Settings):
     return time.perf_counter() - started, clock, job, pipeline
 
 
-def _seed(settings: Settings) -> float:
-    """The seed's order: every stage waits for the one before it."""
+def _sequential(settings: Settings) -> float:
+    """One stage after another: every stage waits for the one before it."""
     pipeline = Pipeline(settings, build_providers(settings))
     started = time.perf_counter()
     job = pipeline.new_job(PROMPT)
@@ -181,14 +181,14 @@ def _bench(args, openai_fake: ServedFake, runway_fake: ServedFake) -> None:
     rounds = math.ceil(args.segments / args.concurrency)
     with tempfile.TemporaryDirectory(prefix="storyreel-bench-") as tmp:
         settings = _settings(args, Path(tmp) / "work", openai_fake, runway_fake)
-        _seed(settings.model_copy(update={"segment_count": 3}))  # warm-up: fake media, imports, connections
+        _sequential(settings.model_copy(update={"segment_count": 3}))  # warm-up: fake media, imports, connections
 
-        runs = []  # (ours, seed, clock, job, pipeline), alternating so both see the same noise
+        runs = []  # (ours, sequential, clock, job, pipeline), alternating so both see the same noise
         for _ in range(args.runs):
             ours, clock, job, pipeline = _ours(settings)
-            runs.append((ours, _seed(settings), clock, job, pipeline))
+            runs.append((ours, _sequential(settings), clock, job, pipeline))
         ratios = sorted((r[0] / (picture + rounds * clip + r[2].took("assembly")), i) for i, r in enumerate(runs))
-        ours, seed, clock, job, pipeline = runs[ratios[len(ratios) // 2][1]]  # the median run
+        ours, sequential, clock, job, pipeline = runs[ratios[len(ratios) // 2][1]]  # the median run
         assembly = clock.took("assembly")
         bound = picture + rounds * clip + assembly
         made = clock.finished["clips"] - clock.started["pictures"]
@@ -201,15 +201,15 @@ def _bench(args, openai_fake: ServedFake, runway_fake: ServedFake) -> None:
               f"first clip started {first_clip:.2f} s after the first picture, assembly {assembly:.2f} s)")
         print(f"  first picture → last clip        {made:7.2f} s   (bound {bound - assembly:.2f} s; "
               f"{(made - bound + assembly) / rounds * 1000:.0f} ms a round over: approval gate, poll lag, HTTP)")
-        print(f"seed (one stage after another)     {seed:7.2f} s")
+        print(f"one stage after another            {sequential:7.2f} s")
         print(f"lower bound                        {bound:7.2f} s   ({picture:g} + {rounds} × {clip:g} + "
               f"assembly {assembly:.2f})")
         print(f"ours / lower bound                 {ours / bound:7.3f}     (goal ≤ 1.1; all runs: "
               f"{', '.join(f'{r:.3f}' for r, _ in sorted(ratios, key=lambda x: x[1]))})")
-        print(f"ours / seed                        {ours / seed:7.3f}     (all runs: "
+        print(f"ours / one after another            {ours / sequential:7.3f}     (all runs: "
               f"{', '.join(f'{r[0] / r[1]:.3f}' for r in runs)})")
-        print(f"  at real Runway speed: ours ≈ {(ours - assembly) / SCALE / 60:.1f} min, seed ≈ "
-              f"{(seed - assembly) / SCALE / 60:.1f} min of generation (+ assembly)")
+        print(f"  at real Runway speed: ours ≈ {(ours - assembly) / SCALE / 60:.1f} min, one after another ≈ "
+              f"{(sequential - assembly) / SCALE / 60:.1f} min of generation (+ assembly)")
 
         print()
         runway_all = estimate(settings, pipeline.providers, segment_count=args.segments, segment_seconds=5.0,

@@ -25,7 +25,7 @@ import psutil
 from storyreel.log import configure_logging
 from storyreel.media import fonts
 from storyreel.media.assemble import assemble, burn_filter
-from storyreel.pipeline.stages import Pipeline
+from storyreel.pipeline.runner import Pipeline
 from storyreel.providers.factory import build_providers
 from storyreel.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Benchmark (issue 5, R35): jobs whose worker is SIGKILLed at a random moment.
+"""Benchmark: jobs whose worker is SIGKILLed at a random moment, and what they lose.
 
 The whole bot runs on this machine (``tests.botworld.BotWorld``: fake Telegram, gunicorn,
 a real Celery worker, real Redis on database 9 — refused if it holds keys) against the

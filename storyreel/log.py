@@ -1,4 +1,4 @@
-"""Structured logs (R27): events with fields; JSON in production, readable in development.
+"""Structured logs: events with fields; JSON in production, readable in development.
 
 Secrets never reach a line: any field whose name looks like a credential is masked by
 the ``_redact`` processor, whatever the caller passed, and credential-shaped text (a bot
@@ -11,13 +11,21 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(token|secret|api_?key|password|authorization)", re.I)
+# a field named like a credential is masked; "input_tokens" (a count) is not a credential
+_SECRET_KEYS = re.compile(r"(secret|api_?key|password|authorization|(^|_)token$)", re.I)
 
 
 _SECRET_TEXT = re.compile(r"(bot\d+:[A-Za-z0-9_-]+|Bearer\s+\S+|sk-[A-Za-z0-9_-]{6,}|key_[A-Za-z0-9]{16,})")
+
+
+def ms_since(started: float) -> int:
+    """Milliseconds since ``started`` (a ``time.perf_counter()`` reading): every
+    ``duration_ms`` field of every event is measured this way."""
+    return round((time.perf_counter() - started) * 1000)
 
 
 def scrub(text: str) -> str:

@@ -1,4 +1,4 @@
-"""The one dictionary of human messages for failures (R21), in Russian and English.
+"""The one dictionary of human messages for failures, in Russian and English.
 
 An error's ``code`` picks the message; its detail never reaches the user.
 """
@@ -175,6 +175,18 @@ ERROR_MESSAGES: dict[str, dict[str, str]] = {
     "disk_full": {
         "en": "The server is out of room for new videos right now. Please try again later.",
         "ru": "На сервере сейчас нет места для новых видео. Попробуйте позже.",
+    },
+    "narration_paraphrased": {
+        "en": "The narrator would not read the script word for word. Please try again, or edit that part.",
+        "ru": "Диктор не смог прочитать сценарий слово в слово. Попробуйте ещё раз или измените этот фрагмент.",
+    },
+    "model_retired": {
+        "en": "The service is being updated and cannot make videos right now. Please try again later.",
+        "ru": "Сервис обновляется и сейчас не может делать видео. Попробуйте позже.",
+    },
+    "model_unknown": {
+        "en": "The service is misconfigured and cannot make videos right now. Please try again later.",
+        "ru": "Сервис настроен неверно и сейчас не может делать видео. Попробуйте позже.",
     },
     "cancelled": {
         "en": "Cancelled. The job's files were deleted.",

@@ -1,10 +1,9 @@
-"""The data model: a job, its script segments and its video segments (seed task 4)."""
+"""The data model: a job, its script segments and its video segments."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 
 class JobStatus(str, enum.Enum):
@@ -22,6 +21,11 @@ class JobStatus(str, enum.Enum):
     DONE = "done"
     CANCELLED = "cancelled"
     FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        """True when the job is over: delivered, cancelled or failed."""
+        return self in (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.FAILED)
 
 
 class SegmentStatus(str, enum.Enum):
@@ -70,7 +74,7 @@ class VideoFormat:
 
 @dataclass
 class ScriptSegment:
-    """One S-second slice of the script (R8)."""
+    """One S-second slice of the script."""
 
     index: int
     text: str
@@ -175,7 +179,7 @@ class Job:
     music_path: str | None = None
     burn_subtitles: bool = False
     asked: list[str] = field(default_factory=list)  # approvals already requested
-    costs: list[dict] = field(default_factory=list)  # the cost ledger's records (R36)
+    costs: list[dict] = field(default_factory=list)  # the cost ledger's records
     estimate: float | None = None  # estimated cost in USD, shown before the script is approved
     language_ui: str | None = None  # the user's interface language (the bot), else ``language``
     notes: dict = field(default_factory=dict)  # shell-specific state (message ids, …)
@@ -228,6 +232,3 @@ class Job:
         data["segments"] = [VideoSegment.from_dict(s) for s in data.get("segments", [])]
         return cls(**data)
 
-
-def as_path(value: str | Path) -> Path:
-    return value if isinstance(value, Path) else Path(value)

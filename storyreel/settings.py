@@ -22,6 +22,13 @@ DEFAULT_PRICES: dict[str, float] = {
     "gen4_image_turbo/image": 0.02,
     "gen4_turbo/second": 0.05,          # 5 credits a second
     "gen4.5/second": 0.12,
+    "gpt-6-luna/input_token": 0.10e-6,
+    "gpt-6-luna/output_token": 0.50e-6,   # reasoning tokens are billed as output
+    "gpt-realtime-2.1-mini/input_token": 0.60e-6,        # text in: instructions and the text to read
+    "gpt-realtime-2.1-mini/output_token": 2.40e-6,       # text out: the transcript of what was said
+    "gpt-realtime-2.1-mini/audio_output_token": 20e-6,   # about 10 audio tokens a second of speech
+    "gpt-transcribe/second": 0.0045 / 60,
+    # models being shut down, kept so an operator who still pins one sees its cost
     "gpt-4.1-mini/input_token": 0.40e-6,
     "gpt-4.1-mini/output_token": 1.60e-6,
     "gpt-4o-mini-tts/character": 15e-6,  # about $0.015 a minute of speech
@@ -31,14 +38,15 @@ DEFAULT_PRICES: dict[str, float] = {
 
 
 class Settings(BaseSettings):
-    """Every tunable of StoryReel. Defaults follow ../shared/SPEC.md."""
+    """Every tunable of StoryReel, with the product's defaults (4-minute videos of 48 × 5 s
+    segments, 3 calls at once per model, 10-minute approvals, 5 jobs a minute a user…)."""
 
     model_config = SettingsConfigDict(
         # an empty variable (``MUSIC_DIR=`` as .env.example has it) means "not set", not ""
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
-    # The video (R8)
+    # The video
     segment_count: int = Field(48, ge=1, le=500, description="segments per video")
     segment_seconds: float = Field(5.0, gt=0, le=60, description="seconds per segment")
     aspect: Aspect = Field(Aspect.LANDSCAPE, description="16:9, 9:16 or 1:1")
@@ -46,11 +54,11 @@ class Settings(BaseSettings):
     fps: int = Field(24, ge=10, le=60)
     words_per_second: float = Field(2.3, gt=0.5, le=5, description="narration pace used to size scripts")
 
-    # Input (R3)
+    # Input
     max_prompt_chars: int = Field(2000, ge=10)
     default_language: str = Field("ru", description="used when a prompt's language is unclear")
 
-    # Media (R13, R14, R34)
+    # Media
     ffmpeg_binary: str | None = Field(None, description="path to ffmpeg; else PATH, else imageio-ffmpeg's")
     max_upload_mb: float = Field(50.0, gt=1, description="Bot API upload limit; bigger videos are compressed")
     audio_bitrate_kbps: int = Field(128, ge=32, le=320)
@@ -59,7 +67,7 @@ class Settings(BaseSettings):
     music_volume: float = Field(0.25, ge=0, le=1)
     burn_subtitles: bool = False
 
-    # Work (R9, R16)
+    # Work
     work_dir: Path = Field(Path("work"), description="temporary job folders")
     job_max_age_hours: float = Field(24.0, gt=0)
     min_free_disk_mb: float = Field(1024.0, ge=0, description="new jobs are refused below this much free space")
@@ -72,7 +80,7 @@ class Settings(BaseSettings):
     retries: int = Field(2, ge=0, le=10, description="extra attempts for a segment after a transient failure")
     local_motion_workers: int = Field(2, ge=1, le=32, description="local clips rendered at once (CPU-bound)")
 
-    # Providers (R29–R32): per stage, "cloud when its key is set, offline otherwise", or
+    # Providers: per stage, "cloud when its key is set, offline otherwise", or
     # named: "pictures=runway,motion=local" (stages: script, pictures, motion, speech,
     # transcription; providers: openai, runway, local)
     providers: str = Field("", description="explicit provider per stage, e.g. pictures=runway,motion=local")
@@ -82,25 +90,45 @@ class Settings(BaseSettings):
     clips_during_review: bool = Field(False, description="keep making clips while the user looks at the clip preview")
     progress_every: int = Field(10, ge=1, description="segments between progress updates")
 
-    # OpenAI (R29). The SDK's own variables: OPENAI_API_KEY, OPENAI_BASE_URL.
+    # OpenAI. The SDK's own variables: OPENAI_API_KEY, OPENAI_BASE_URL.
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"))
     openai_base_url: str | None = Field(
         None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
         description="any OpenAI-compatible server (Ollama, vLLM, OpenRouter…)",
     )
-    openai_model: str = Field("gpt-4.1-mini", description="the model that writes scripts")
+    openai_model: str = Field("gpt-6-luna", description="the model that writes scripts")
+    openai_reasoning_effort: str = Field(
+        "low", pattern="^(|none|minimal|low|medium|high|xhigh|max)$",
+        description="reasoning effort of the script writer; empty = do not send (models that do not reason)",
+    )
     openai_script_api: str = Field(
         "responses", pattern="^(responses|chat)$",
         description="responses (OpenAI) or chat (Chat Completions: most compatible servers)",
     )
-    openai_transcribe_model: str = Field("gpt-4o-mini-transcribe")
-    openai_tts_model: str = Field("gpt-4o-mini-tts")
+    openai_transcribe_model: str = Field("gpt-transcribe")
+    openai_tts_model: str = Field("gpt-realtime-2.1-mini", description="the narration model")
     openai_tts_voice: str = Field("alloy")
+    openai_speech_api: str = Field(
+        "auto", pattern="^(auto|realtime|speech)$",
+        description="realtime (a WebSocket session) or speech (/v1/audio/speech); auto: realtime for "
+                    "models whose name has 'realtime', speech otherwise",
+    )
+    openai_speech_base_url: str | None = Field(
+        None, description="a separate server for /v1/audio/speech (Kokoro, Piper, LocalAI…); empty = OPENAI_BASE_URL"
+    )
+    openai_speech_api_key: SecretStr | None = Field(None, description="its key; empty = OPENAI_API_KEY")
+    openai_tts_style: str = Field("", description='how the narrator sounds, e.g. "calm documentary narrator"')
+    narration_max_word_diff: float = Field(
+        0.15, ge=0, le=1,
+        description="share of words the realtime narrator may say differently before the piece is asked again",
+    )
+    model_check_hours: float = Field(24.0, gt=0, description="how long a model's shutdown date is cached")
+    model_warn_days: int = Field(30, ge=0, description="warn this many days before a configured model shuts down")
     openai_max_retries: int = Field(2, ge=0, le=10, description="the SDK's retries of 408/409/429/5xx (3 attempts)")
     openai_timeout: float = Field(120.0, gt=0, description="seconds per OpenAI request")
 
-    # Runway (R30). The SDK's own variables: RUNWAYML_API_SECRET, RUNWAYML_BASE_URL;
-    # RUNWAY_API_KEY (the seed's name) is accepted too.
+    # Runway. The SDK's own variables: RUNWAYML_API_SECRET, RUNWAYML_BASE_URL;
+    # RUNWAY_API_KEY, the name most deployments know, is accepted too.
     runway_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("RUNWAY_API_KEY", "RUNWAYML_API_SECRET", "runway_api_key")
     )
@@ -109,20 +137,20 @@ class Settings(BaseSettings):
     runway_video_model: str = Field("gen4_turbo")
     runway_max_retries: int = Field(2, ge=0, le=10, description="the SDK's retries of 408/409/429/5xx")
     runway_timeout: float = Field(60.0, gt=0, description="seconds per Runway HTTP request")
-    task_timeout: float = Field(300.0, gt=0, description="seconds a generation task may take (R9)")
+    task_timeout: float = Field(300.0, gt=0, description="seconds a generation task may take")
     poll_interval: float = Field(5.0, gt=0, description="seconds between polls of a generation task")
     runway_url_ttl: float = Field(
         3600.0, ge=0, description="seconds a Runway output URL is trusted; older pictures go as data URIs"
     )
 
-    # Cost (R36): USD per unit, keyed "model/unit"; caps in USD, 0 = no cap
+    # Cost: USD per unit, keyed "model/unit"; caps in USD, 0 = no cap
     prices: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_PRICES), description="JSON price table, merged over the defaults"
     )
     max_cost_per_job: float = Field(0.0, ge=0)
     max_cost_per_user_day: float = Field(0.0, ge=0)
 
-    # Telegram (R24–R26)
+    # Telegram
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -141,7 +169,7 @@ class Settings(BaseSettings):
     active_jobs_per_user: int = Field(1, ge=1)
     max_download_mb: float = Field(20.0, gt=0, description="Bot API download limit (voice notes)")
 
-    # Logs (R27)
+    # Logs
     log_format: str = Field("console", pattern="^(console|json)$")
     log_level: str = Field("INFO")
 

@@ -1,4 +1,4 @@
-"""The web process (R24): Telegram's webhook in, one Celery message out; and a health check.
+"""The web process: Telegram's webhook in, one Celery message out; and a health check.
 
 Run it under gunicorn with the factory-call syntax (gunicorn parses ``create_app()`` as a
 call and serves what it returns; nothing is built at import)::
@@ -20,9 +20,14 @@ one request per worker at a time and closes every connection after it. On 2 core
    ``update_id`` → 400.
 3. ``SET storyreel:update:{update_id} 1 NX EX 86400``: already there → 200 and dropped,
    because Telegram delivers an update again after any non-2xx answer or a timeout.
-4. Enqueue (``storyreel.worker.enqueue_update``) → 200 ``{"ok": true}``. If the broker is
+4. Enqueue (``storyreel.worker.enqueuer``) → 200 ``{"ok": true}``. If the broker is
    down, the dedupe key is deleted and the answer is 503, so Telegram's next delivery of
    the same update is accepted and nothing is lost.
+
+``GET /health``: 200 while Redis answers, else 503; ``ffmpeg`` says whether the image has
+it; ``warnings`` lists one line per configured OpenAI model near or past its shutdown
+date or unknown to the server, read from the lookups cache the workers share (never a
+request to OpenAI while the check waits).
 
 Who retries what: this layer retries nothing. A failed delivery (Redis or the broker
 down) is retried by Telegram, which re-sends the update after our 503. The Redis client
@@ -49,10 +54,12 @@ import structlog
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from . import redis_keys
 from .errors import ConfigError, MediaError
 from .log import configure_logging
 from .media.ffmpeg import ffmpeg_binary
 from .settings import Settings, get_settings
+from .worker import create_celery, enqueuer
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +68,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY_BYTES = 1024 * 1024
 #: Telegram keeps an undelivered update for at most 24 hours, so no retry outlives the key
 DEDUPE_TTL_SECONDS = 86400
-DEDUPE_PREFIX = "storyreel:update:"
+DEDUPE_PREFIX = redis_keys.UPDATE_PREFIX
 # what Telegram's setWebhook accepts as secret_token; anything else can never match
 _SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -79,17 +86,17 @@ def create_app(
 ) -> flask.Flask:
     """Build the web app; raises ``ConfigError`` when the webhook secret is unset or malformed.
 
-    ``redis`` defaults to a client for ``settings.redis_url`` and ``enqueue`` to
-    ``storyreel.worker.enqueue_update`` (imported here, so that importing this module
-    never builds the Celery app).
+    ``redis`` defaults to a client for ``settings.redis_url`` and ``enqueue`` to a
+    Celery publish through an app made for ``settings`` (``storyreel.worker.enqueuer``).
     """
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    secret = _required_secret(settings)
+    secret = webhook_secret(settings)
     if redis is None:
         redis = _redis_client(settings.redis_url)
+    models = _model_guard(settings, redis)
     if enqueue is None:
-        from .worker import enqueue_update as enqueue
+        enqueue = enqueuer(create_celery(settings))
 
     app = flask.Flask(__name__)
     # werkzeug enforces this on the stream too, so a chunked body cannot get around it
@@ -130,12 +137,14 @@ def create_app(
 
     @app.get("/health")
     def health() -> ResponseReturnValue:
-        report = {"status": "ok", "redis": "ok", "ffmpeg": "ok"}
+        report: dict[str, Any] = {"status": "ok", "redis": "ok", "ffmpeg": "ok", "warnings": []}
         try:
             redis.ping()
         except Exception as exc:
             log.warning("health_redis_down", error=type(exc).__name__)
             report["status"] = report["redis"] = "down"
+        else:
+            report["warnings"] = _model_warnings(models)
         try:
             # the web process never runs FFmpeg; this tells a broken image apart early,
             # but only Redis decides whether this process can do its job
@@ -147,7 +156,8 @@ def create_app(
     return app
 
 
-def _required_secret(settings: Settings) -> bytes:
+def webhook_secret(settings: Settings) -> bytes:
+    """The webhook secret; raises ``ConfigError`` when it is unset or malformed."""
     secret = Settings.secret(settings.telegram_webhook_secret)
     if secret is None:
         raise ConfigError("TELEGRAM_WEBHOOK_SECRET is not set; the webhook is never served open",
@@ -157,6 +167,22 @@ def _required_secret(settings: Settings) -> bytes:
         raise ConfigError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -",
                           reason="TELEGRAM_WEBHOOK_SECRET is malformed")
     return secret.encode()
+
+
+def _model_guard(settings: Settings, redis):
+    from .providers.model_guard import ModelGuard, RedisLookupCache
+
+    return ModelGuard(settings, cache=RedisLookupCache(redis))
+
+
+def _model_warnings(models) -> list[str]:
+    """The model lines from the cache shared with the workers: never a wait on OpenAI
+    (what is missing or stale is looked up in the background for the next /health)."""
+    try:
+        return models.warnings()
+    except Exception as exc:  # a malformed PROVIDERS, Redis gone mid-request: say nothing here
+        log.warning("health_models_failed", error=type(exc).__name__)
+        return []
 
 
 def _redis_client(url: str):

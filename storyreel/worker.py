@@ -1,41 +1,51 @@
-"""The Celery app and its thin tasks (R16, R19, R25): the bot's work happens here.
+"""The Celery app and its thin tasks: the bot's work happens here.
 
 Queues: ``updates`` (one Telegram update each: quick) and ``jobs`` (a job's steps:
 minutes). Tasks only pick the parts up and call ``storyreel.bot``; no logic lives here.
 
-Waiting for a person holds no worker (R19): a job's step ends by asking for an approval
-and recording its deadline (``APPROVAL_TIMEOUT`` from now) in Redis; the button press
-queues ``advance_job``; ``recover``, run by beat every ``RECOVER_SECONDS``, cancels the
-jobs whose approval is still pending past its deadline. Run a worker with ``storyreel worker`` (a thread pool: the steps mostly wait on
-providers and FFmpeg) and the hourly cleanup with ``storyreel beat``.
+Waiting for a person holds no worker: a job's step ends by asking for an approval and
+recording its deadline (``APPROVAL_TIMEOUT`` from now) in Redis; the button press queues
+``advance_job``; ``recover``, run by beat every ``RECOVER_SECONDS``, cancels the jobs
+whose approval is still pending past its deadline. Run a worker with ``storyreel worker``
+(a thread pool: the steps mostly wait on providers and FFmpeg) and the hourly cleanup
+with ``storyreel beat``.
+
+Nothing is built at import: ``create_celery(settings)`` makes an app, ``get_app()`` the
+process's own (from the settings, on first use). The tasks are shared tasks, bound to
+whichever app the process made. ``storyreel.celeryapp`` is the module for Celery's own
+command line (``celery -A storyreel.celeryapp flower``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 import structlog
-from celery import Celery
+from celery import Celery, shared_task
 from celery.signals import (
     after_setup_logger,
     after_setup_task_logger,
     worker_process_init,
+    worker_process_shutdown,
     worker_ready,
+    worker_shutdown,
     worker_shutting_down,
 )
 
 from .log import configure_logging, guard_stdlib_logging
-from .settings import get_settings
+from .settings import Settings, get_settings
 
 UPDATES_QUEUE, JOBS_QUEUE = "updates", "jobs"
 
 log = structlog.get_logger(__name__)
 
 
-def make_celery(redis_url: str, settings=None) -> Celery:
-    settings = settings or get_settings()
-    app = Celery("storyreel", broker=redis_url, backend=None)
+def create_celery(settings: Settings) -> Celery:
+    """A Celery app for ``settings`` (its broker is ``REDIS_URL``), with the queues, the
+    delivery guarantees and beat's schedule; the tasks below are bound to it."""
+    app = Celery("storyreel", broker=settings.redis_url, backend=None, set_as_current=False)
     app.conf.update(
         task_ignore_result=True,
         task_serializer="json",
@@ -45,7 +55,7 @@ def make_celery(redis_url: str, settings=None) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_prefetch_multiplier=1,
-        # nothing is lost with a worker (R35): a task is acknowledged only when it has run,
+        # nothing is lost with a worker: a task is acknowledged only when it has run,
         # a worker that dies hands its tasks back, and the broker redelivers an unacked task
         # after the visibility timeout (longer than any one step). Jobs do not wait for that:
         # ``recover`` restarts a dead worker's jobs as soon as their lock has lapsed.
@@ -69,29 +79,46 @@ def make_celery(redis_url: str, settings=None) -> Celery:
     return app
 
 
-celery_app = make_celery(get_settings().redis_url)
-
+_app: Celery | None = None
 _services = None
-_services_lock = threading.Lock()
+_lock = threading.Lock()
+
+
+def get_app() -> Celery:
+    """This process's Celery app, made from the settings on first use."""
+    global _app
+    with _lock:
+        if _app is None:
+            _app = create_celery(get_settings())
+            _app.set_current()
+        return _app
 
 
 class CeleryDispatcher:
     """``bot.services.Dispatcher`` on Celery tasks."""
 
     def start_step(self, job_id: str) -> None:
-        advance_job.apply_async(args=[job_id], queue=JOBS_QUEUE)
-
+        get_app().tasks["storyreel.advance_job"].apply_async(args=[job_id], queue=JOBS_QUEUE)
 
 
 def services():
     """This process's bot parts (built on first use: after the fork, never before)."""
     global _services
-    with _services_lock:
+    with _lock:
         if _services is None:
             from .bot.services import Services
 
             _services = Services(get_settings(), CeleryDispatcher())
         return _services
+
+
+def close_services() -> None:
+    """Release this process's providers and connections (at shutdown)."""
+    global _services
+    with _lock:
+        if _services is not None:
+            _services.close()
+            _services = None
 
 
 @worker_process_init.connect
@@ -111,7 +138,7 @@ def _guard_logs(logger=None, **_kw) -> None:
             handler.addFilter(SecretFilter())
 
 
-@celery_app.task(name="storyreel.handle_update")
+@shared_task(name="storyreel.handle_update")
 def handle_update(update: dict) -> None:
     """One Telegram update, as the webhook (or the poller) received it."""
     from .bot.handlers import handle_update as handle
@@ -119,7 +146,7 @@ def handle_update(update: dict) -> None:
     handle(services(), update)
 
 
-@celery_app.task(name="storyreel.advance_job")
+@shared_task(name="storyreel.advance_job")
 def advance_job(job_id: str) -> None:
     """Run a job as far as it goes without a person."""
     from .bot.jobs import run_step
@@ -127,12 +154,12 @@ def advance_job(job_id: str) -> None:
     run_step(services(), job_id)
 
 
-@celery_app.task(name="storyreel.recover")
+@shared_task(name="storyreel.recover")
 def recover() -> list[str]:
     """Every ``RECOVER_SECONDS`` (beat) and at each worker's start: cancel the jobs whose
-    approval is past its deadline (R17), and restart the jobs whose worker died mid-step
-    (their lock lapsed); each goes on from its recorded state, and paid tasks are polled,
-    not created again (R35)."""
+    approval is past its deadline, and restart the jobs whose worker died mid-step (their
+    lock lapsed); each goes on from its recorded state, and paid tasks are polled, not
+    created again."""
     from .bot.jobs import overdue_approvals
     from .bot.state import orphaned_jobs
 
@@ -153,7 +180,13 @@ def recover() -> list[str]:
 def _recover_on_start(**_kw) -> None:
     # a worker that starts after another died picks its jobs up at once (beat's sweep
     # catches the locks that lapse later)
-    recover.apply_async(queue=JOBS_QUEUE)
+    get_app().tasks["storyreel.recover"].apply_async(queue=JOBS_QUEUE)
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _close(**_kw) -> None:
+    close_services()
 
 
 @worker_shutting_down.connect
@@ -164,9 +197,9 @@ def _stop_steps(**_kw) -> None:
     SHUTTING_DOWN.set()
 
 
-@celery_app.task(name="storyreel.cleanup")
+@shared_task(name="storyreel.cleanup")
 def cleanup() -> int:
-    """Delete job folders older than JOB_MAX_AGE_HOURS left behind by crashes (R16)."""
+    """Delete job folders older than JOB_MAX_AGE_HOURS left behind by crashes."""
     from .media.files import FileManager
 
     settings = get_settings()
@@ -175,12 +208,22 @@ def cleanup() -> int:
     return len(removed)
 
 
-def enqueue_update(update: dict) -> None:
-    """Hand an update to the workers (called by the webhook; must be fast).
+def enqueuer(app: Celery) -> Callable[[dict], None]:
+    """How the webhook hands an update to the workers through ``app`` (must be fast).
 
     No publish retry: when the broker is down the webhook answers 503 and Telegram, the
     one layer that retries a delivery, sends the update again. The task's description in
     Celery's headers (and so in logs and Flower) is the update id, never the user's text.
     """
-    handle_update.apply_async(args=[update], queue=UPDATES_QUEUE, retry=False,
-                              argsrepr=f"[update {update.get('update_id')}]", kwargsrepr="{}")
+    task = app.tasks["storyreel.handle_update"]
+
+    def enqueue(update: dict) -> None:
+        task.apply_async(args=[update], queue=UPDATES_QUEUE, retry=False,
+                         argsrepr=f"[update {update.get('update_id')}]", kwargsrepr="{}")
+
+    return enqueue
+
+
+def enqueue_update(update: dict) -> None:
+    """Hand an update to the workers through this process's app (the poller's way)."""
+    enqueuer(get_app())(update)

@@ -33,7 +33,9 @@ def run_cli(args: list[str], *, work_dir: Path, input: str | None = None, env: d
             timeout: float = 300) -> subprocess.CompletedProcess:
     """``storyreel ARGS`` in a fresh process, with its own work folder and no .env."""
     full_env = {k: v for k, v in os.environ.items() if k not in {"FFMPEG_BINARY"}}
-    full_env.update({"WORK_DIR": str(work_dir), "PYTHONUNBUFFERED": "1"})
+    # the model-date cache goes beside the work folder, not into the developer's ~/.cache
+    full_env.update({"WORK_DIR": str(work_dir), "PYTHONUNBUFFERED": "1",
+                     "XDG_CACHE_HOME": str(work_dir.parent / "cache")})
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "storyreel.cli", *args],
@@ -56,3 +58,16 @@ def segment_frames(path: Path, count: int, seconds: float) -> list[np.ndarray]:
 
 
 __all__ = ["run_cli", "leftovers", "rms", "segment_frames", "probe", "audio_samples", "ROOT"]
+
+
+@pytest.fixture
+def openai_server(monkeypatch):
+    """A fake OpenAI on loopback, with the developer's OpenAI variables kept out (the SDK
+    reads them itself)."""
+    from tests.fakes.openai_server import FakeOpenAI
+
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_CUSTOM_HEADERS", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
+                 "OPENAI_SPEECH_BASE_URL", "OPENAI_SPEECH_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeOpenAI() as server:
+        yield server

@@ -24,8 +24,7 @@ from storyreel.media.files import FileManager
 from storyreel.media.probe import probe
 from storyreel.messages import message_for
 from storyreel.pipeline.ledger import MemorySpending, estimate
-from storyreel.pipeline.schedule import produce
-from storyreel.pipeline.stages import Pipeline
+from storyreel.pipeline.runner import Pipeline
 from storyreel.pipeline.store import LocalJobStore
 from storyreel.providers.factory import build_providers, choose
 from storyreel.settings import Settings
@@ -109,12 +108,15 @@ def test_full_cloud_job_makes_a_video_and_records_every_paid_call(tmp_path, open
     assert job.status.value == "done"
     assert runway_fake.creates(PICTURE_MODEL) == N and runway_fake.creates(CLIP_MODEL) == N
     assert runway_fake.paid(PICTURE_MODEL) == N and runway_fake.paid(CLIP_MODEL) == N
-    assert openai_fake.count("responses") == 1 and openai_fake.count("speech") == N
+    # narration over the Realtime API: one response a segment, on no more connections than
+    # the concurrency allows, and nothing through the shut-down speech endpoint
+    assert openai_fake.count("responses") == 1 and openai_fake.count("realtime") == N
+    assert openai_fake.count("speech") == 0 and 1 <= openai_fake.realtime_connections <= 3
     # every clip was asked for with the picture's Runway URL (no upload needed while fresh)
     assert {t.prompt_image_kind for t in runway_fake.tasks.values() if t.kind == "clip"} == {"url"}
 
     # one ledger record per paid call, each with its model, units and the price table's cost
-    assert [c["model"] for c in records(job, "script")] == ["gpt-4.1-mini"]
+    assert [c["model"] for c in records(job, "script")] == ["gpt-6-luna"]
     assert sorted(c["segment"] for c in records(job, "pictures")) == list(range(N))
     assert sorted(c["segment"] for c in records(job, "clips")) == list(range(N))
     assert sorted(c["segment"] for c in records(job, "narration")) == list(range(N))
@@ -124,10 +126,15 @@ def test_full_cloud_job_makes_a_video_and_records_every_paid_call(tmp_path, open
     assert all(c["units"] == {"image": 1.0} and c["model"] == PICTURE_MODEL for c in records(job, "pictures"))
     # a 1 s segment still pays for gen4_turbo's shortest clip, 5 s
     assert all(c["units"] == {"second": 5.0} and c["model"] == CLIP_MODEL for c in records(job, "clips"))
-    spoken = sum(len(s.text) for s in job.script.segments)
-    assert sum(c["units"]["character"] for c in records(job, "narration")) == spoken
-    expected = (N * 0.05 + N * 5 * 0.05 + spoken * 15e-6
-                + sum(priced(settings, c) for c in records(job, "script")))
+    # each narration piece is priced by what response.done reported: audio at 20 tokens a
+    # second of speech (the fake speaks 15 characters a second), plus its text tokens
+    speech_seconds = sum(len(s.text) / 15 for s in job.script.segments if s.text.strip())
+    audio_tokens = sum(c["units"]["audio_output_token"] for c in records(job, "narration"))
+    assert audio_tokens == pytest.approx(speech_seconds * 20, abs=N)
+    assert all(c["model"] == "gpt-realtime-2.1-mini" and c["units"]["input_token"] > 0
+               for c in records(job, "narration"))
+    expected = (N * 0.05 + N * 5 * 0.05
+                + sum(priced(settings, c) for c in records(job, "script") + records(job, "narration")))
     assert job.cost == pytest.approx(expected, abs=1e-5)
     assert_clean(settings)
 
@@ -162,7 +169,7 @@ def test_safety_refusal_fails_the_job_and_starts_nothing_more(tmp_path, openai_f
     # one picture at a time, so "nothing later started" is exact; speech is slow enough
     # that narration is still running when the refusal arrives
     settings = cloud_settings(tmp_path, openai_fake, runway_fake, concurrency=1, segment_count=6)
-    openai_fake.latency = 0.1
+    openai_fake.latency = openai_fake.realtime_latency = 0.1
     runway_fake.safety_next(1)
     pipeline = make_pipeline(settings)
     job = pipeline.new_job(PROMPT)
@@ -174,7 +181,7 @@ def test_safety_refusal_fails_the_job_and_starts_nothing_more(tmp_path, openai_f
     assert job.status.value == "failed" and job.error == "safety_rejected"
     assert runway_fake.creates(PICTURE_MODEL) == 1, "a permanent refusal is not retried, later segments wait"
     assert runway_fake.creates(CLIP_MODEL) == 0
-    assert openai_fake.count("speech") < 6, "the narration stops too"
+    assert openai_fake.count("realtime") < 6, "the narration stops too"
     assert records(job, "pictures") == []
     assert_clean(settings)
 
@@ -280,11 +287,11 @@ def test_a_script_malformed_twice_is_script_invalid(tmp_path, openai_fake, runwa
 
     assert caught.value.code == "script_invalid"
     assert openai_fake.count("responses") == 2, "one repair, not a retry loop"
-    assert runway_fake.calls == [] and openai_fake.count("speech") == 0
+    assert runway_fake.calls == [] and openai_fake.count("realtime") == 0
     assert_clean(settings)
 
 
-# ---- never paid twice (R35) ------------------------------------------------------------
+# ---- never paid twice ------------------------------------------------------------
 def _reload(settings: Settings, job_id: str):
     """What a fresh worker sees: a new pipeline, the job as its job.json recorded it."""
     pipeline = make_pipeline(settings)
@@ -299,7 +306,7 @@ def test_a_job_resumed_after_its_pictures_pays_for_each_picture_once(tmp_path, o
     job = first.new_job(PROMPT)
     first.files.create_job_dir(job.job_id)
     first.write_script(job)
-    produce(first, job, clips=False, narration=False, wait=True, previews=False)
+    first.make_pictures(job)
     job_id = job.job_id
     del first, job  # the worker dies here
 
@@ -323,7 +330,7 @@ _CRASHING_WORKER = """
 import json, sys
 from storyreel.log import configure_logging
 from storyreel.settings import Settings
-from storyreel.pipeline.stages import Pipeline
+from storyreel.pipeline.runner import Pipeline
 from storyreel.providers.factory import build_providers
 settings = Settings(_env_file=None, **json.loads(sys.argv[1]))
 configure_logging("console", "CRITICAL")  # stdout carries the job id alone
@@ -378,7 +385,7 @@ def test_a_worker_killed_mid_poll_is_resumed_by_polling_not_by_creating(tmp_path
     assert openai_fake.count("responses") == 1
 
 
-# ---- provider choice (R32) --------------------------------------------------------------
+# ---- provider choice --------------------------------------------------------------
 def test_only_an_openai_key_means_local_pictures_and_motion(tmp_path, openai_fake, runway_fake, monkeypatch):
     for name in ("RUNWAY_API_KEY", "RUNWAYML_API_SECRET", "PROVIDERS"):
         monkeypatch.delenv(name, raising=False)
@@ -430,7 +437,7 @@ def test_cli_makes_a_video_with_runway_pictures_and_local_motion(tmp_path, work_
     assert result.stdout.strip() == str(out.resolve())
     assert_video(out, 3.0)
     assert runway_fake.creates(PICTURE_MODEL) == 3 and runway_fake.creates(CLIP_MODEL) == 0
-    assert openai_fake.count("responses") == 1 and openai_fake.count("speech") == 3
+    assert openai_fake.count("responses") == 1 and openai_fake.count("realtime") == 3
     assert leftovers(work_dir) == []
 
 
@@ -445,7 +452,7 @@ def test_cli_refuses_a_bad_providers_value_in_one_line(tmp_path, work_dir, opena
     assert leftovers(work_dir) == []
 
 
-# ---- cost caps (R36) --------------------------------------------------------------------
+# ---- cost caps --------------------------------------------------------------------
 def test_a_job_over_the_job_cap_is_refused_before_any_call(tmp_path, openai_fake, runway_fake):
     settings = cloud_settings(tmp_path, openai_fake, runway_fake, max_cost_per_job=0.10)
     pipeline = make_pipeline(settings)

@@ -1,4 +1,4 @@
-"""The deployment files (R28) agree with each other, with ``.env.example`` and with the code.
+"""The deployment files agree with each other, with ``.env.example`` and with the code.
 
 No Docker engine and no Render account are needed. The Dockerfile, ``docker-compose.yml``,
 ``render.yaml`` and ``.dockerignore`` are parsed; the commands they name are resolved
@@ -350,7 +350,7 @@ def test_dockerignore_keeps_local_state_and_secrets_out(path):
 
 
 def test_dockerignore_keeps_what_the_build_needs():
-    for path in ("pyproject.toml", "README.md", "storyreel/cli.py", "storyreel/media/ffmpeg.py", ".env.example"):
+    for path in ("pyproject.toml", "README.md", "storyreel/cli/__init__.py", "storyreel/media/ffmpeg.py", ".env.example"):
         assert not dockerignored(path), path
 
 
@@ -361,7 +361,7 @@ def test_compose_has_every_service_with_its_command():
     assert compose_command(services["worker"]) == ["storyreel", "worker"]
     assert compose_command(services["beat"]) == ["storyreel", "beat"]
     flower = compose_command(services["flower"])
-    assert flower[:3] == ["celery", "-A", "storyreel.worker"] and "flower" in flower
+    assert flower[:3] == ["celery", "-A", "storyreel.celeryapp"] and "flower" in flower
     web = compose_command(services["web"])
     assert Path(web[0]).name == "gunicorn" and option(web, "-w", "--workers") == "2"
     assert option(web, "-t", "--timeout") == "300"
@@ -385,7 +385,7 @@ def test_compose_app_services_share_one_image_and_the_env_file():
 def test_compose_commands_exist():
     from celery import Celery
 
-    import storyreel.worker
+    import storyreel.celeryapp
     from storyreel.cli import main
 
     for name, service in compose()["services"].items():
@@ -396,8 +396,8 @@ def test_compose_commands_exist():
             assert argv[1] in main.commands, f"{name}: no `storyreel {argv[1]}` command"
         elif argv[0] == "celery":
             module = option(argv, "-A", "--app")
-            assert module == "storyreel.worker"
-            assert any(isinstance(v, Celery) for v in vars(storyreel.worker).values())
+            assert module == "storyreel.celeryapp"
+            assert isinstance(storyreel.celeryapp.app, Celery)
 
 
 def test_compose_healthchecks():

@@ -67,3 +67,10 @@ def test_env_example_lists_every_setting_under_the_name_it_is_read_by():
         alias = field.validation_alias
         names = set(alias.choices) if alias is not None else {name.upper()}
         assert names & listed, f"{name} is not in .env.example (as one of {sorted(names)})"
+
+
+def test_every_bot_line_has_both_languages_and_its_own_key():
+    from storyreel.bot.texts import TEXTS
+
+    assert all({"en", "ru"} <= set(t) for t in TEXTS.values()), "every line needs both languages"
+    assert not set(TEXTS) & set(ERROR_MESSAGES), "conversation lines and error messages must not share keys"

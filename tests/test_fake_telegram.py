@@ -12,6 +12,7 @@ import datetime as dtm
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -22,7 +23,9 @@ from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryA
 from tests.conftest import ROOT, probe
 from tests.fakes.server import FakeServer, Reply
 from tests.fakes.telegram_server import (
+    QUERY_AGE_LIMIT,
     BotCall,
+    FailedCall,
     FakeTelegram,
     sample_mp4,
     sample_png,
@@ -105,7 +108,7 @@ def test_markup_is_parsed_into_plain_text(fake):
 def test_unknown_or_blocked_chat(fake):
     with pytest.raises(BadRequest, match="(?i)chat not found"):
         drive(fake, lambda bot: bot.send_message(999, "hi"))
-    fake.block(USER)
+    fake.block_user(USER)
     with pytest.raises(Forbidden, match="(?i)bot was blocked by the user"):
         drive(fake, lambda bot: bot.send_message(USER, "hi"))
 
@@ -367,6 +370,7 @@ def test_wrong_token_and_unknown_method(fake):
         urllib.request.urlopen(f"{fake.url}/bot{fake.token}/makeCoffee")
     assert info.value.code == 404
     assert json.load(info.value) == {"ok": False, "error_code": 404, "description": "Not Found"}
+    assert fake.failed_calls() == [("getMe", 401, "Unauthorized"), ("makeCoffee", 404, "Not Found")]
 
 
 def test_json_and_query_string_bodies(fake):
@@ -416,3 +420,181 @@ def test_runs_from_the_command_line():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# ---- strict where a bot can go wrong: the real server's answers, through PTB ------------------
+
+NOT_MODIFIED = ("message is not modified: specified new message content and reply markup are exactly the same "
+                "as a current content and reply markup of the message")
+TOO_OLD = "query is too old and response timeout expired or query ID is invalid"
+BLOCKED = "Forbidden: bot was blocked by the user"
+# what PTB makes of them: "Bad Request: " goes and the rest is capitalized (so "query id", lower case)
+PTB_NOT_MODIFIED = ("Message is not modified: specified new message content and reply markup are exactly the "
+                    "same as a current content and reply markup of the message")
+PTB_TOO_OLD = "Query is too old and response timeout expired or query id is invalid"
+
+
+async def refused(error: type, message: str, call) -> None:
+    """``call`` (an awaitable) raises exactly ``error`` with exactly ``message`` (as PTB words it)."""
+    with pytest.raises(error) as info:
+        await call
+    assert type(info.value) is error and info.value.message == message
+
+
+def test_edit_to_the_same_text_and_keyboard_is_not_modified(fake):
+    async def body(bot):
+        sent = await bot.send_message(USER, "Скрипт готов", reply_markup=keyboard("ok:1", "no:1"))
+        edit = dict(chat_id=USER, message_id=sent.message_id)
+        await refused(BadRequest, PTB_NOT_MODIFIED,
+                      bot.edit_message_text("Скрипт готов", reply_markup=keyboard("ok:1", "no:1"), **edit))
+        await bot.edit_message_text("Скрипт готов", reply_markup=keyboard("ok:1"), **edit)  # keyboard changed
+        await bot.edit_message_text("Скрипт одобрен", reply_markup=keyboard("ok:1"), **edit)  # text changed
+        await bot.edit_message_text("<b>Скрипт одобрен</b>", parse_mode="HTML", reply_markup=keyboard("ok:1"),
+                                    **edit)  # only the formatting changed: still a change
+        await refused(BadRequest, PTB_NOT_MODIFIED,
+                      bot.edit_message_text("<b>Скрипт одобрен</b>", parse_mode="HTML",
+                                            reply_markup=keyboard("ok:1"), **edit))
+        await refused(BadRequest, PTB_NOT_MODIFIED,
+                      bot.edit_message_reply_markup(reply_markup=keyboard("ok:1"), **edit))
+
+    drive(fake, body)
+    assert fake.sent[-1].result == {"ok": False, "error_code": 400, "description": f"Bad Request: {NOT_MODIFIED}"}
+    assert [c.status for c in fake.calls("editMessageText")] == [400, 200, 200, 200, 400]
+
+
+def test_removing_the_buttons_twice_is_not_modified(fake):
+    async def body(bot):
+        sent = await bot.send_message(USER, "Картинки готовы", reply_markup=keyboard("ok:2", "no:2"))
+        removed = await bot.edit_message_reply_markup(USER, sent.message_id, reply_markup=None)
+        await refused(BadRequest, PTB_NOT_MODIFIED,
+                      bot.edit_message_reply_markup(USER, sent.message_id, reply_markup=None))
+        plain = await bot.send_message(USER, "без кнопок")
+        await refused(BadRequest, PTB_NOT_MODIFIED, bot.edit_message_reply_markup(USER, plain.message_id))
+        return removed
+
+    assert drive(fake, body).reply_markup is None
+    assert fake.failed_calls() == [("editMessageReplyMarkup", 400, f"Bad Request: {NOT_MODIFIED}")] * 2
+
+
+def test_edit_caption_to_the_same_caption_is_not_modified(fake):
+    async def body(bot):
+        photo = await bot.send_photo(USER, sample_png(), caption="#1", reply_markup=keyboard("ok:3"))
+        edit = dict(chat_id=USER, message_id=photo.message_id)
+        await refused(BadRequest, PTB_NOT_MODIFIED,
+                      bot.edit_message_caption(caption="#1", reply_markup=keyboard("ok:3"), **edit))
+        changed = await bot.edit_message_caption(caption="#1 ✓", **edit)
+        await refused(BadRequest, "There is no text in the message to edit", bot.edit_message_text("x", **edit))
+        text = await bot.send_message(USER, "текст")
+        await refused(BadRequest, "There is no caption in the message to edit",
+                      bot.edit_message_caption(USER, text.message_id, caption="x"))
+        return changed
+
+    changed = drive(fake, body)
+    assert changed.caption == "#1 ✓" and changed.reply_markup is None and changed.photo
+
+
+def test_editing_or_deleting_a_message_that_is_not_there(fake):
+    async def body(bot):
+        sent = await bot.send_message(USER, "Готово", reply_markup=keyboard("ok:4"))
+        await refused(BadRequest, "Message to edit not found", bot.edit_message_text("x", USER, 9999))
+        await refused(BadRequest, "Message to delete not found", bot.delete_message(USER, 9999))
+        assert await bot.delete_message(USER, sent.message_id) is True
+        await refused(BadRequest, "Message to edit not found", bot.edit_message_text("x", USER, sent.message_id))
+        await refused(BadRequest, "Message to edit not found",
+                      bot.edit_message_reply_markup(USER, sent.message_id, reply_markup=None))
+        await refused(BadRequest, "Message to edit not found",
+                      bot.edit_message_caption(USER, sent.message_id, caption="x"))
+        await refused(BadRequest, "Message to delete not found", bot.delete_message(USER, sent.message_id))
+
+    drive(fake, body)
+    assert fake.message(USER, 1) is None
+    assert [f.description for f in fake.failed_calls()] == [
+        "Bad Request: message to edit not found", "Bad Request: message to delete not found",
+        *["Bad Request: message to edit not found"] * 3, "Bad Request: message to delete not found"]
+
+
+def test_callback_query_answered_twice_or_too_late(fake):
+    message = drive(fake, lambda bot: bot.send_message(USER, "Скрипт", reply_markup=keyboard("ok:5")))
+    twice, late, in_time = (fake.callback_update(USER, "ok:5", message.message_id) for _ in range(3))
+
+    async def body(bot):
+        assert await bot.answer_callback_query(twice["callback_query"]["id"]) is True
+        await refused(BadRequest, PTB_TOO_OLD, bot.answer_callback_query(twice["callback_query"]["id"]))
+        fake.advance_clock(QUERY_AGE_LIMIT - 5)
+        assert await bot.answer_callback_query(in_time["callback_query"]["id"], text="Принято") is True
+        fake.advance_clock(10)  # now 15 minutes and 5 seconds after the presses
+        await refused(BadRequest, PTB_TOO_OLD, bot.answer_callback_query(late["callback_query"]["id"]))
+
+    drive(fake, body)
+    assert QUERY_AGE_LIMIT == 15 * 60
+    assert fake.failed_calls() == [("answerCallbackQuery", 400, f"Bad Request: {TOO_OLD}")] * 2
+
+
+def test_query_age_limit_can_be_shortened(fake):
+    fake.query_age_limit = 0.2
+    message = drive(fake, lambda bot: bot.send_message(USER, "Скрипт", reply_markup=keyboard("ok:6")))
+    update = fake.callback_update(USER, "ok:6", message.message_id)
+    fake.advance_clock(0.5)
+    with pytest.raises(BadRequest, match="(?i)query is too old"):
+        drive(fake, lambda bot: bot.answer_callback_query(update["callback_query"]["id"]))
+
+
+def test_the_clock_dates_messages(fake):
+    fake.advance_clock(3600)
+    later = drive(fake, lambda bot: bot.send_message(USER, "через час"))
+    assert abs(later.date.timestamp() - (time.time() + 3600)) < 5
+    assert abs(fake.now() - (time.time() + 3600)) < 1
+
+
+def test_blocked_user_refuses_every_send_and_edit(fake):
+    async def body(bot):
+        text = await bot.send_message(USER, "Картинки: 0/6", reply_markup=keyboard("no:7"))
+        photo = await bot.send_photo(USER, sample_png(), caption="#1")
+        fake.block_user(USER)
+        for call in (bot.send_message(USER, "hi"), bot.send_photo(USER, sample_png()),
+                     bot.send_video(USER, sample_mp4(1.0)), bot.send_document(USER, b"x", filename="a.txt"),
+                     bot.send_media_group(USER, [InputMediaPhoto(sample_png()), InputMediaPhoto(sample_png())]),
+                     bot.send_chat_action(USER, "typing"),
+                     bot.edit_message_text("Картинки: 3/6", USER, text.message_id),
+                     bot.edit_message_reply_markup(USER, text.message_id, reply_markup=None),
+                     bot.edit_message_caption(USER, photo.message_id, caption="#2")):
+            await refused(Forbidden, BLOCKED, call)
+        fake.unblock_user(USER)
+        return await bot.edit_message_text("Картинки: 3/6", USER, text.message_id)
+
+    assert drive(fake, body).text == "Картинки: 3/6"
+    refusals = [c for c in fake.calls(chat_id=USER) if not c.ok]
+    assert len(refusals) == 9 and {c.method for c in refusals} >= {"sendMessage", "editMessageText",
+                                                                   "editMessageReplyMarkup", "editMessageCaption"}
+    assert all(c.result == {"ok": False, "error_code": 403, "description": BLOCKED} for c in refusals)
+
+
+def test_failed_calls_and_assert_no_failed_calls(fake):
+    fake.assert_no_failed_calls()
+    fake.fail_next("sendMessage", retry_after=3)
+
+    async def body(bot):
+        with pytest.raises(RetryAfter):
+            await bot.send_message(USER, "x")
+        sent = await bot.send_message(USER, "x")
+        await bot.edit_message_reply_markup(USER, sent.message_id)  # no keyboard to remove
+    with pytest.raises(BadRequest):
+        drive(fake, body)
+    with pytest.raises(InvalidToken):
+        drive(fake, lambda bot: bot.get_me(), token="123:WRONG")
+
+    failed = fake.failed_calls()
+    assert failed == [("sendMessage", 429, "Too Many Requests: retry after 3"),
+                      ("editMessageReplyMarkup", 400, f"Bad Request: {NOT_MODIFIED}"),
+                      ("getMe", 401, "Unauthorized")]
+    assert isinstance(failed[0], FailedCall) and failed[0].error_code == 429
+    assert fake.failed_calls("editMessageReplyMarkup", chat_id=USER) == failed[1:2]
+    assert fake.calls("sendMessage")[0].description == "Too Many Requests: retry after 3"
+    with pytest.raises(AssertionError) as info:
+        fake.assert_no_failed_calls(allow=[429])
+    assert "editMessageReplyMarkup 400 Bad Request: message is not modified" in str(info.value)
+    assert "sendMessage" not in str(info.value) and "2 Bot API call(s) failed" in str(info.value)
+    fake.assert_no_failed_calls(allow=[429, ("editmessagereplymarkup", "not modified"), "unauthorized"])
+    fake.assert_no_failed_calls(allow=["sendMessage", "message is not modified", 401])
+    with pytest.raises(AssertionError):
+        fake.assert_no_failed_calls(allow=[429, ("editMessageText", "not modified"), 401])

@@ -215,9 +215,7 @@ def test_ffmpeg_is_found_by_setting_then_path_then_the_bundled_binary(tmp_path, 
     ff._locate.cache_clear()
     try:
         assert ffmpeg_binary() == str(on_path)
-        monkeypatch.setenv("FFMPEG_BINARY", str(explicit))
-        assert ffmpeg_binary() == str(explicit)
-        monkeypatch.delenv("FFMPEG_BINARY")
+        assert ffmpeg_binary(str(explicit)) == str(explicit)  # FFMPEG_BINARY, through the settings
         monkeypatch.setenv("PATH", "/nonexistent")
         import imageio_ffmpeg
 

@@ -37,12 +37,8 @@ RU_PROMPT = "Сделай видео о том, как строили моско
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    # the SDK reads these itself: keep the developer's environment out of the tests
-    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_CUSTOM_HEADERS", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    with FakeOpenAI() as server:
-        yield server
+def fake(openai_server):
+    return openai_server
 
 
 def make_settings(fake: FakeOpenAI | None, **overrides) -> Settings:
@@ -115,7 +111,7 @@ def test_script_via_responses_api(fake):
     call = fake.calls_to("POST", "/v1/responses")[0]
     assert call.headers["authorization"] == f"Bearer {DEFAULT_KEY}"
     body = call.json()
-    assert body["model"] == "gpt-4.1-mini" and body["store"] is False
+    assert body["model"] == "gpt-6-luna" and body["store"] is False
     assert body["input"] == [{"role": "user", "content": RU_PROMPT}]
     fmt = body["text"]["format"]
     assert fmt["type"] == "json_schema" and fmt["strict"] is True
@@ -133,7 +129,7 @@ def test_script_via_responses_api(fake):
         assert seg.image_prompt.isascii() and seg.animation_prompt.isascii()
     # priced under the model we asked for, not the dated snapshot the server answers with
     assert {u.unit for u in usage} == {"input_token", "output_token"}
-    assert all(u.model == "gpt-4.1-mini" and u.units > 0 for u in usage)
+    assert all(u.model == "gpt-6-luna" and u.units > 0 for u in usage)
 
 
 def test_script_via_chat_completions(fake):
@@ -247,7 +243,7 @@ def test_a_slow_server_times_out_as_provider_failed(fake):
 
 # ---- speech ----------------------------------------------------------------------------
 def test_speech_writes_a_real_wav_of_the_right_length(fake, tmp_path):
-    settings = make_settings(fake)
+    settings = make_settings(fake, openai_tts_model="gpt-4o-mini-tts")
     narrator = OpenAINarrator(make_openai_client(settings), settings)
     assert isinstance(narrator, Narrator) and narrator.max_chars == 4096
     text = "Московское метро открылось в тысяча девятьсот тридцать пятом году."
@@ -268,7 +264,7 @@ def test_speech_writes_a_real_wav_of_the_right_length(fake, tmp_path):
 
 
 def test_speech_over_the_limit_is_refused_without_a_call(fake, tmp_path):
-    settings = make_settings(fake)
+    settings = make_settings(fake, openai_tts_model="gpt-4o-mini-tts")
     narrator = OpenAINarrator(make_openai_client(settings), settings)
     with pytest.raises(InputError) as caught:
         narrator.speak("a" * 4097, tmp_path / "x.wav", language="en")
@@ -278,7 +274,7 @@ def test_speech_over_the_limit_is_refused_without_a_call(fake, tmp_path):
 
 
 def test_blank_speech_is_a_short_silence_without_a_call(fake, tmp_path):
-    settings = make_settings(fake)
+    settings = make_settings(fake, openai_tts_model="gpt-4o-mini-tts")
     out = OpenAINarrator(make_openai_client(settings), settings).speak("  ", tmp_path / "p.wav", language="en")
     assert 0 < probe(out).duration <= 0.2
     assert fake.count("speech") == 0
@@ -295,7 +291,7 @@ def test_transcription_uploads_a_voice_note_as_ogg(fake, voice_note):
     upload = fake.uploads[0]
     assert upload["filename"].endswith(".ogg") and upload["content_type"] == "audio/ogg"
     assert upload["size"] == voice_note.stat().st_size
-    assert upload["fields"]["model"] == "gpt-4o-mini-transcribe" and upload["fields"]["language"] == "ru"
+    assert upload["fields"]["model"] == "gpt-transcribe" and upload["fields"]["language"] == "ru"
     assert len(usage) == 1 and usage[0].unit == "second" and usage[0].units == pytest.approx(1.0, abs=0.1)
 
 

@@ -12,7 +12,7 @@ import structlog
 from storyreel.errors import JobCancelled, ProviderRejected, ProviderUnavailable
 from storyreel.log import configure_logging
 from storyreel.media.files import FileManager
-from storyreel.pipeline.stages import Pipeline
+from storyreel.pipeline.runner import Pipeline
 from storyreel.providers.factory import build_providers
 from storyreel.settings import Settings
 
@@ -34,7 +34,7 @@ class Flaky:
         self.calls: list[int] = []
         self.lock = threading.Lock()
 
-    def make(self, segment, out_path, fmt, *, seed, task=None):
+    def make(self, segment, out_path, fmt, *, seed, task=None, stop=None):
         with self.lock:
             self.calls.append(segment.index)
             queue = self.failures.get(segment.index)
@@ -83,7 +83,7 @@ def test_cancel_mid_stage_stops_further_provider_calls(tmp_path):
     flaky = Flaky(None, {})
     original = flaky.make
 
-    def make_then_cancel(segment, out_path, fmt, *, seed, task=None):
+    def make_then_cancel(segment, out_path, fmt, *, seed, task=None, stop=None):
         result = original(segment, out_path, fmt, seed=seed)
         if segment.index == 2:
             cancel.set()
@@ -111,7 +111,7 @@ def test_stages_are_idempotent_and_skip_finished_segments(tmp_path):
     pipeline.make_pictures(job)
     assert job.script.to_dict() == first_script
     assert sorted(flaky.calls) == [0, 1, 2, 3], "a second run pays for nothing"
-    saved = pipeline.store.load(job.job_id)
+    saved = pipeline.recorder.store.load(job.job_id)
     assert [s.picture_path for s in saved.segments] == [s.picture_path for s in job.segments]
 
 

@@ -1,4 +1,4 @@
-"""A worker killed with SIGKILL mid-job loses nothing already paid for (R35).
+"""A worker killed with SIGKILL mid-job loses nothing already paid for.
 
 The real bot (gunicorn, Celery, Redis) runs on the fake OpenAI and Runway servers; the
 worker is killed in the middle of the pictures, of the clips and of the assembly (each

@@ -33,7 +33,7 @@ from storyreel.errors import (
 from storyreel.media.probe import probe
 from storyreel.messages import message_for
 from storyreel.models import ScriptSegment, VideoFormat
-from storyreel.providers.base import Animator, PictureMaker, TaskRef, Usage, metered
+from storyreel.providers.base import Animator, PictureMaker, Stop, TaskRef, Usage, metered
 from storyreel.providers.cloud_runway import (
     MAX_DATA_URI,
     RunwayAnimator,
@@ -67,11 +67,10 @@ def _settings(fake: FakeRunway, **overrides) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def _makers(fake: FakeRunway, cancelled=None, **overrides):
+def _makers(fake: FakeRunway, **overrides):
     settings = _settings(fake, **overrides)
     client = make_runway_client(settings)
-    return (RunwayPictureMaker(client, settings, cancelled=cancelled),
-            RunwayAnimator(client, settings, cancelled=cancelled))
+    return (RunwayPictureMaker(client, settings), RunwayAnimator(client, settings))
 
 
 class _Recorder:
@@ -189,7 +188,7 @@ def test_safety_failure_is_permanent(fake, tmp_path):
 
 
 def test_throttled_then_succeeded(fake, tmp_path):
-    fake.throttle_for(0.25)
+    fake.throttle_for(1.0)  # long enough that the first poll sees it even on a loaded machine
     task = TaskRef()
     _picture(fake, tmp_path, task)
     seen = fake.statuses(task.task_id)
@@ -247,7 +246,7 @@ def test_timeout_deletes_the_task(fake, tmp_path):
     assert task.task_id is None
 
 
-def test_cancel_hook_deletes_the_task(fake, tmp_path):
+def test_a_cancel_asked_with_the_call_deletes_the_task(fake, tmp_path):
     fake.never_finish_next()
     asked = []
 
@@ -255,16 +254,16 @@ def test_cancel_hook_deletes_the_task(fake, tmp_path):
         asked.append(1)
         return len(asked) >= 3
 
-    pictures, _ = _makers(fake, cancelled=cancelled)
+    pictures, _ = _makers(fake)
     task = TaskRef()
     with pytest.raises(JobCancelled):
-        pictures.make(SEGMENT, tmp_path / "p.png", FMT, seed="s", task=task)
+        pictures.make(SEGMENT, tmp_path / "p.png", FMT, seed="s", task=task, stop=Stop(cancelled=cancelled))
     assert len(fake.calls_to("GET", "/v1/tasks/")) == 3
     assert len(fake.calls_to("DELETE", "/v1/tasks/")) == 1 and next(iter(fake.tasks.values())).deleted
     assert task.task_id is None
 
 
-# ---- resume (R35) ------------------------------------------------------------------------
+# ---- resume ------------------------------------------------------------------------
 def test_resume_polls_the_recorded_task_and_creates_nothing(fake, tmp_path):
     client = make_runway_client(_settings(fake))
     task_id = client.text_to_image.create(model="gen4_image", prompt_text="x", ratio="1280:720").id

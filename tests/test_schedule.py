@@ -18,7 +18,7 @@ import pytest
 from storyreel.media.files import FileManager
 from storyreel.media.probe import probe
 from storyreel.models import JobStatus
-from storyreel.pipeline.stages import Pipeline
+from storyreel.pipeline.runner import Pipeline
 from storyreel.pipeline.store import LocalJobStore
 from storyreel.providers.factory import build_providers
 from storyreel.settings import Settings
@@ -245,13 +245,13 @@ def test_a_job_waiting_for_a_person_frees_the_worker_and_resumes_without_redoing
 
     result, took = step()
     assert result is None and job.status == JobStatus.AWAITING_SCRIPT_APPROVAL
-    assert h.runway.calls == [] and h.openai.count("speech") == 0, "nothing is made before the script is approved"
+    assert h.runway.calls == [] and h.openai.count("realtime") == 0, "nothing is made before the script is approved"
 
     h.approvals.answers["script"] = True
     result, took = step()
     assert result is None and job.status == JobStatus.AWAITING_PICTURES_APPROVAL
     assert h.runway.creates(PICTURE_MODEL) == N and h.runway.creates(CLIP_MODEL) == 0
-    assert h.openai.count("speech") == N, "the narration is done while the person looks"
+    assert h.openai.count("realtime") == N, "the narration is done while the person looks"
     assert took < 5, "returns as soon as only the person is left to wait for"
 
     h.approvals.answers["pictures"] = True
@@ -262,7 +262,7 @@ def test_a_job_waiting_for_a_person_frees_the_worker_and_resumes_without_redoing
     h.approvals.answers["clips"] = True
     result, _ = step()
     assert result is not None and probe(h.out).duration == pytest.approx(N * 1.0, abs=0.15)
-    assert h.openai.count("responses") == 1 and h.openai.count("speech") == N
+    assert h.openai.count("responses") == 1 and h.openai.count("realtime") == N
     assert h.runway.creates(PICTURE_MODEL) == N and h.runway.creates(CLIP_MODEL) == N
     assert [r["kind"] for r in h.approvals.requests] == ["script", "pictures", "clips"], "each asked once"
     assert leftovers(h.settings.work_dir) == []

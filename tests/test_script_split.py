@@ -1,10 +1,10 @@
-"""Splitting a script into timed segments (R8): properties over many scripts."""
+"""Splitting a script into timed segments: properties over many scripts."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from storyreel.pipeline.script import chunk_text, split_script
+from storyreel.splitting import chunk_text, split_script
 
 EN_WORDS = ["coffee", "began", "in", "Ethiopia,", "where", "goats", "found", "berries.", "Monks", "brewed",
             "it;", "soon", "—", "the", "drink", "spread!", "Why?", "people", "loved", "it…"]

@@ -1,4 +1,4 @@
-"""The webhook process (R24) on a real port, against the real Redis (database 13).
+"""The webhook process on a real port, against the real Redis (database 13).
 
 Most tests serve ``create_app`` with werkzeug in a thread and replace ``enqueue`` with a
 recorder; one runs the real thing under gunicorn in a subprocess (the deploy command's
@@ -208,7 +208,7 @@ def test_health_reports_redis_and_ffmpeg(web):
     client, _ = web
     reply = client.get("/health")
     assert reply.status_code == 200
-    assert reply.json() == {"status": "ok", "redis": "ok", "ffmpeg": "ok"}
+    assert reply.json() == {"status": "ok", "redis": "ok", "ffmpeg": "ok", "warnings": []}
 
 
 def test_redis_unreachable_health_is_503_and_webhook_is_503(serve):

@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from storyreel.worker import JOBS_QUEUE, UPDATES_QUEUE, celery_app, cleanup
+from storyreel.worker import JOBS_QUEUE, UPDATES_QUEUE, cleanup, get_app
 
 
 def test_beat_runs_the_cleanup_hourly_and_tasks_have_their_queues():
+    celery_app = get_app()
     entry = celery_app.conf.beat_schedule["cleanup-hourly"]
     assert entry["task"] == "storyreel.cleanup" and entry["schedule"] == 3600.0
     assert celery_app.conf.task_routes["storyreel.handle_update"]["queue"] == UPDATES_QUEUE
@@ -77,7 +78,7 @@ def test_a_service_that_cannot_reach_redis_stops_with_one_line(tmp_path, command
 
 def test_new_jobs_are_refused_when_the_disk_is_nearly_full(tmp_path):
     from storyreel.errors import InputError
-    from storyreel.pipeline.stages import Pipeline
+    from storyreel.pipeline.runner import Pipeline
     from storyreel.providers.factory import build_providers
     from storyreel.settings import Settings
 

@@ -30,7 +30,7 @@ _MAX_RETRY_AFTER = 120.0
 
 
 def buttons(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
-    """Inline keyboard from rows of (label, callback data); data must fit 64 bytes (R18)."""
+    """Inline keyboard from rows of (label, callback data); data must fit 64 bytes."""
     for row in rows:
         for _label, data in row:
             if len(data.encode()) > 64:

@@ -1,4 +1,4 @@
-"""One Telegram update in → replies, new jobs, approvals (R2–R5, R7, R18, R20–R23).
+"""One Telegram update in → replies, new jobs, approvals.
 
 Runs on a worker (the ``handle_update`` task), never in the web process. Everything the
 user sees comes from ``texts`` and ``messages`` in their language; every callback query
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -16,12 +17,13 @@ import structlog
 from telegram import Message, Update, User
 
 from ..errors import StoryReelError
+from ..log import ms_since
 from ..messages import message, message_for
-from ..pipeline.ledger import estimate_seconds, price
-from ..pipeline.stages import Pipeline
+from ..pipeline.capacity import estimate_seconds
+from ..pipeline.ledger import add_cost, cost_entry
+from ..pipeline.runner import Pipeline
 from ..providers.base import metered
-from ..providers.factory import build_providers
-from .jobs import TERMINAL, parse_callback
+from .jobs import parse_callback
 from .services import Services
 from .texts import text, ui_language
 
@@ -83,14 +85,13 @@ def _on_message(s: Services, msg: Message) -> None:
 
 def _greeting(s: Services, lang: str) -> str:
     settings = s.settings
-    providers = build_providers(settings)
-    eta = estimate_seconds(settings, providers, settings.segment_count, settings.segment_seconds)
+    eta = estimate_seconds(settings, s.providers, settings.segment_count, settings.segment_seconds)
     minutes = settings.segment_count * settings.segment_seconds / 60
     return text("start", lang, minutes=f"{minutes:g}", eta=max(1, math.ceil(eta / 60)))
 
 
 def _new_job(s: Services, msg: Message, prompt: str, lang: str, *, language: str | None = None,
-             extra_costs: list[dict] | None = None, providers=None) -> None:
+             extra_costs: list[dict] | None = None) -> None:
     chat, user_id = msg.chat_id, msg.from_user.id
     settings = s.upload_settings
     # one job per message, whatever happens: an update delivered again (a worker died
@@ -99,9 +100,10 @@ def _new_job(s: Services, msg: Message, prompt: str, lang: str, *, language: str
     if s.store.load(job_id) is not None:
         log.info("prompt_already_taken", job_id=job_id)
         return
+    if not _models_usable(s, chat, lang):
+        return
     try:
-        providers = providers or build_providers(settings)
-        pipeline = Pipeline(settings, providers, files=s.files, store=s.store, spending=s.spending)
+        pipeline = Pipeline(settings, s.providers, files=s.files, store=s.store, spending=s.spending)
         job = pipeline.new_job(prompt, language=language, job_id=job_id, user_id=user_id, chat_id=chat,
                                language_ui=lang)
     except StoryReelError as exc:  # empty, too long, over a cost cap, misconfigured
@@ -117,24 +119,40 @@ def _new_job(s: Services, msg: Message, prompt: str, lang: str, *, language: str
         log.info("rate_limited", retry_after=decision.retry_after)
         s.client.send_message(chat, message("rate_limited", lang, wait=decision.retry_after))
         return
-    job.costs.extend(extra_costs or [])
+    for entry in extra_costs or []:  # the voice note's transcription, paid before the job existed
+        add_cost(job, entry, s.spending)
     s.store.save(job)
-    eta = estimate_seconds(settings, providers, job.segment_count, job.segment_seconds)
+    eta = estimate_seconds(settings, s.providers, job.segment_count, job.segment_seconds)
     cost = text("cost_part", lang, cost=job.estimate) if job.estimate else ""
     s.client.send_message(chat, text("accepted", lang, eta=max(1, math.ceil(eta / 60)), cost=cost))
     log.info("job_accepted", job_id=job.job_id, estimate=job.estimate)
     s.dispatcher.start_step(job.job_id)
 
 
+def _models_usable(s: Services, chat: int, lang: str) -> bool:
+    """False (and the user told) when a configured OpenAI model is past its shutdown date
+    or unknown: the prompt is refused before anything is paid. The lookup is cached, so
+    this costs a Redis read on most prompts; a server that cannot be asked refuses nothing."""
+    try:
+        s.models.admit()
+    except StoryReelError as exc:
+        log.error("prompt_refused", code=exc.code, reason=exc.detail)
+        s.client.send_message(chat, message_for(exc, lang))
+        return False
+    return True
+
+
 def _on_voice(s: Services, msg: Message, lang: str) -> None:
-    """Voice → "I heard: …" → a job (R4); nothing is left behind whatever happens."""
+    """Voice → "I heard: …" → a job; nothing is left behind whatever happens."""
     media = msg.voice or msg.audio
     limit_mb = s.download_limit_mb
     if media.file_size and media.file_size > limit_mb * 1024 * 1024:
         s.client.send_message(msg.chat_id, message("voice_too_large", lang, limit_mb=f"{limit_mb:g}"))
         return
+    if not _models_usable(s, msg.chat_id, lang):  # before the paid transcription
+        return
     settings = s.settings
-    providers = build_providers(settings)
+    providers = s.providers
     if providers.transcriber is None:
         s.client.send_message(msg.chat_id, message("not_available_offline", lang))
         return
@@ -143,6 +161,7 @@ def _on_voice(s: Services, msg: Message, lang: str) -> None:
         path = Path(tmp) / "voice.ogg"
         try:
             s.client.download(media.file_id, path)
+            started = time.perf_counter()
             with metered() as used:
                 transcript = providers.transcriber.transcribe(path, language=None)
         except StoryReelError as exc:
@@ -158,9 +177,9 @@ def _on_voice(s: Services, msg: Message, lang: str) -> None:
         s.client.send_message(msg.chat_id, message("transcription_empty", lang))
         return
     s.client.send_message(msg.chat_id, text("heard", lang, text=heard))
-    costs = [{"stage": "transcription", "segment": None, "provider": providers.transcriber.name,
-              "model": u.model, "units": {u.unit: u.units}, "cost": round(price(settings, u), 6)} for u in used]
-    _new_job(s, msg, heard, lang, language=transcript.language, extra_costs=costs, providers=providers)
+    cost = cost_entry(settings, used, stage="transcription", segment=None, provider=providers.transcriber.name,
+                      duration_ms=ms_since(started))
+    _new_job(s, msg, heard, lang, language=transcript.language, extra_costs=[cost])
 
 
 def _on_button(s: Services, update: Update) -> None:
@@ -168,7 +187,7 @@ def _on_button(s: Services, update: Update) -> None:
     lang = _lang(cq.from_user)
     parsed = parse_callback(cq.data)
     job = s.store.load(parsed[1]) if parsed else None
-    if parsed is None or job is None or job.status in TERMINAL or parsed[2] not in job.asked:
+    if parsed is None or job is None or job.status.finished or parsed[2] not in job.asked:
         s.client.answer_callback(cq.id, text("stale", lang))
         return
     action, job_id, kind = parsed
@@ -194,7 +213,7 @@ def _cancel_all(s: Services, user_id: int, chat: int, lang: str) -> None:
     running = []
     for job_id in s.active.of(user_id):
         job = s.store.load(job_id)
-        if job is None or job.status in TERMINAL:  # left by a crash after the job ended
+        if job is None or job.status.finished:  # left by a crash after the job ended
             s.active.release(user_id, job_id)
         else:
             running.append(job_id)

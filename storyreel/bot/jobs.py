@@ -1,5 +1,5 @@
 """One step of a job on a worker: the pipeline, with Telegram as its approvals, progress
-and delivery (R7, R10, R12, R15, R17, R19, R20).
+and delivery.
 
 A step runs ``Pipeline.advance(wait=False)``: it does everything that needs no person,
 asks for an approval when one is due (buttons in the chat, a timeout task scheduled),
@@ -17,12 +17,13 @@ import time
 
 import structlog
 
+from .. import redis_keys
 from ..errors import JobCancelled, StepInterrupted, StoryReelError
 from ..messages import message, message_for
 from ..models import Job, JobStatus
 from ..pipeline.approvals import Preview
-from ..pipeline.stages import Outcome, Pipeline
-from ..providers.factory import build_providers
+from ..pipeline.runner import Pipeline
+from ..pipeline.stages import Outcome
 from .client import buttons
 from .services import Services
 from .state import JobLock
@@ -30,14 +31,13 @@ from .texts import text
 
 log = structlog.get_logger(__name__)
 
-TERMINAL = (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.FAILED)
 SHORT = {"script": "s", "pictures": "p", "clips": "c"}
 LONG = {v: k for k, v in SHORT.items()}
 _SCRIPT_LINES = 60  # a 48-segment script fits one message; longer ones are cut with a note
 
 
 def callback_data(action: str, job_id: str, kind: str) -> str:
-    """``ok:{job_id}:p`` — 37 bytes for a 32-character job id, under Telegram's 64 (R18)."""
+    """``ok:{job_id}:p`` — 37 bytes for a 32-character job id, under Telegram's 64."""
     return f"{action}:{job_id}:{SHORT[kind]}"
 
 
@@ -76,7 +76,7 @@ class TelegramApprovals:
                                            approval_markup(job, preview.kind))
         job.notes[f"ask_{preview.kind}"] = msg_id
         s.store.save(job)  # shown: a resumed step must not show it again
-        # the timeout (R17) is a deadline in Redis that ``recover`` (beat) checks, not a
+        # the timeout is a deadline in Redis that ``recover`` (beat) checks, not a
         # countdown task: a countdown held by a worker that dies is lost with it
         s.redis.zadd(DEADLINES, {f"{job.job_id}:{preview.kind}": time.time() + s.settings.approval_timeout})
 
@@ -166,7 +166,7 @@ def run_step(services: Services, job_id: str) -> None:
 def _step(services: Services, job_id: str) -> None:
     s = services
     job = s.store.load(job_id)
-    if job is None or job.status in TERMINAL:
+    if job is None or job.status.finished:
         return
     structlog.contextvars.bind_contextvars(job_id=job_id, user_id=job.user_id)
     settings = s.upload_settings
@@ -175,8 +175,7 @@ def _step(services: Services, job_id: str) -> None:
         return s.approvals.cancel_reason(job_id) is not None
 
     try:
-        providers = build_providers(settings, cancelled=cancelled, interrupted=SHUTTING_DOWN.is_set)
-        pipeline = Pipeline(settings, providers, files=s.files, store=s.store, approvals=TelegramApprovals(s),
+        pipeline = Pipeline(settings, s.providers, files=s.files, store=s.store, approvals=TelegramApprovals(s),
                             progress=TelegramProgress(s), cancelled=cancelled,
                             interrupted=SHUTTING_DOWN.is_set, spending=s.spending)
         outcome = pipeline.advance(job, _deliver(s, pipeline))
@@ -241,11 +240,11 @@ def _finish(s: Services, job: Job) -> None:
     s.approvals.forget(job.job_id)
 
 
-DEADLINES = "storyreel:approval-deadlines"
+DEADLINES = redis_keys.DEADLINES
 
 
 def overdue_approvals(services: Services) -> int:
-    """Time out the approvals past their deadline (R17); how many jobs were cancelled."""
+    """Time out the approvals past their deadline; how many jobs were cancelled."""
     cancelled = 0
     for member in services.redis.zrangebyscore(DEADLINES, "-inf", time.time()):
         if not services.redis.zrem(DEADLINES, member):
@@ -256,7 +255,7 @@ def overdue_approvals(services: Services) -> int:
 
 
 def approval_timed_out(services: Services, job_id: str, kind: str) -> bool:
-    """The scheduled check (R17): still no answer → the job is cancelled (True)."""
+    """The scheduled check: still no answer → the job is cancelled (True)."""
     if services.approvals.raw(job_id, kind) != "pending":
         return False
     log.info("approval_timed_out", job_id=job_id, kind=kind)

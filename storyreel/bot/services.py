@@ -7,12 +7,14 @@ from functools import cached_property
 from typing import Protocol
 
 from ..media.files import FileManager
-from ..pipeline.ledger import RedisSpending
+from ..providers.base import Providers
+from ..providers.factory import build_providers
+from ..providers.model_guard import ModelGuard, RedisLookupCache
 from ..settings import Settings
 from .client import TelegramClient
-from .state import ActiveJobs, ApprovalManager, NewJobLimiter, RedisJobStore, connect
+from .state import ActiveJobs, ApprovalManager, NewJobLimiter, RedisJobStore, RedisSpending, connect
 
-#: the Bot API's own limits (R4, R14); a local Bot API server lifts both to 2000 MB
+#: a local Bot API server lifts the Bot API's 20 MB download and 50 MB upload limits to this
 LOCAL_SERVER_LIMIT_MB = 2000.0
 
 
@@ -24,8 +26,24 @@ class Dispatcher(Protocol):
 
 @dataclass
 class Services:
+    """What the handlers and job steps use, each part built on first use and shared by
+    every update and step of this process; ``close()`` releases what holds connections."""
+
     settings: Settings
     dispatcher: Dispatcher
+
+    @cached_property
+    def providers(self) -> Providers:
+        """The providers every job of this process uses (their clients pool connections)."""
+        return build_providers(self.settings)
+
+    def close(self) -> None:
+        """Close the providers' clients and the Redis connection pool, if they were built."""
+        built = self.__dict__
+        if "providers" in built:
+            built.pop("providers").close()
+        if "redis" in built:
+            built.pop("redis").close()
 
     @cached_property
     def redis(self):
@@ -54,6 +72,11 @@ class Services:
     @cached_property
     def spending(self) -> RedisSpending:
         return RedisSpending(self.redis)
+
+    @cached_property
+    def models(self) -> ModelGuard:
+        """The shutdown-date check of the OpenAI models, cached in Redis for every process."""
+        return ModelGuard(self.settings, cache=RedisLookupCache(self.redis))
 
     @cached_property
     def files(self) -> FileManager:

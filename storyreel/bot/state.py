@@ -1,12 +1,6 @@
-"""What the bot keeps in Redis, so any worker can take a job's next step (R17, R22, R23).
-
-    storyreel:job:{job_id}          the job (JSON), kept a day after its last change
-    approval:{job_id}:{type}        "pending" | "approved" | "cancelled" (the seed's keys; TTL 15 min)
-    storyreel:cancel:{job_id}       why the job was stopped: "user" | "timeout"
-    storyreel:active:{user_id}      the user's running jobs (sorted set, scored by start time)
-    storyreel:lock:{job_id}         held by the worker running the job's step
-    storyreel:again:{job_id}        "someone asked for a step while the lock was held"
-    LIMITS:…                        the `limits` library's rate-limit windows
+"""What the bot keeps in Redis, so any worker can take a job's next step: jobs,
+approvals, cancels, the users' running jobs, step locks, rate limits, spending. The key
+names are in ``storyreel.redis_keys``.
 """
 
 from __future__ import annotations
@@ -23,19 +17,41 @@ from limits import RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from .. import redis_keys as keys
 from ..models import Job
-from ..pipeline.approvals import SEED_TYPES
+from ..pipeline.approvals import KEY_TYPES
+from ..pipeline.ledger import today_utc
 from ..settings import Settings
 
 _log = structlog.get_logger(__name__)
 
 JOB_TTL = 86400
-RUNNING = "storyreel:running"  # the jobs whose step should be running now
+RUNNING = keys.RUNNING  # the jobs whose step should be running now
 STALE_ACTIVE = 6 * 3600  # an "active" entry older than this was left by a crash
 
 
 def connect(settings: Settings) -> redis_lib.Redis:
     return redis_lib.Redis.from_url(settings.redis_url, decode_responses=True, health_check_interval=30)
+
+
+class RedisSpending:
+    """``Spending`` in Redis: a user's total for each UTC day, shared by every worker."""
+
+    def __init__(self, redis: redis_lib.Redis) -> None:
+        self.redis = redis
+
+    def add(self, user_id: int | None, cost: float) -> None:
+        if cost <= 0:
+            return
+        key = keys.spend(user_id, today_utc())
+        pipe = self.redis.pipeline()
+        pipe.incrbyfloat(key, cost)
+        pipe.expire(key, 2 * 86400)
+        pipe.execute()
+
+    def today(self, user_id: int | None) -> float:
+        value = self.redis.get(keys.spend(user_id, today_utc()))
+        return float(value) if value else 0.0
 
 
 class RedisJobStore:
@@ -46,10 +62,10 @@ class RedisJobStore:
 
     def save(self, job: Job) -> None:
         job.updated_at = time.time()
-        self.redis.set(f"storyreel:job:{job.job_id}", json.dumps(job.to_dict(), ensure_ascii=False), ex=JOB_TTL)
+        self.redis.set(keys.job(job.job_id), json.dumps(job.to_dict(), ensure_ascii=False), ex=JOB_TTL)
 
     def load(self, job_id: str) -> Job | None:
-        raw = self.redis.get(f"storyreel:job:{job_id}")
+        raw = self.redis.get(keys.job(job_id))
         return Job.from_dict(json.loads(raw)) if raw else None
 
 
@@ -63,8 +79,8 @@ return 0
 
 
 class ApprovalManager:
-    """The seed's approval API (``approve``, ``cancel``, ``is_approved``) on its keys, plus
-    ``request`` and ``state`` for the pipeline. Transitions are atomic: of two presses
+    """Approvals in Redis: ``approve`` and ``cancel`` for the button presses, ``request``
+    and ``state`` for the pipeline. Transitions are atomic: of two presses
     of one button only the first changes anything."""
 
     def __init__(self, redis: redis_lib.Redis, ttl: float = 900) -> None:
@@ -73,7 +89,7 @@ class ApprovalManager:
 
     @staticmethod
     def key(job_id: str, kind: str) -> str:
-        return f"approval:{job_id}:{SEED_TYPES.get(kind, kind)}"
+        return keys.approval(job_id, KEY_TYPES.get(kind, kind))
 
     def request(self, job_id: str, kind: str) -> None:
         self.redis.set(self.key(job_id, kind), "pending", ex=self.ttl, nx=True)
@@ -87,9 +103,6 @@ class ApprovalManager:
 
     def _answer(self, job_id: str, kind: str, value: str) -> bool:
         return bool(self._swap(keys=[self.key(job_id, kind)], args=["pending", value]))
-
-    def is_approved(self, job_id: str, kind: str) -> bool:
-        return self.redis.get(self.key(job_id, kind)) == "approved"
 
     def state(self, job_id: str, kind: str) -> bool | None:
         value = self.redis.get(self.key(job_id, kind))
@@ -105,16 +118,16 @@ class ApprovalManager:
     def cancel(self, job_id: str, reason: str = "user") -> None:
         """Stop the job: its pending approvals are refused and its workers see the flag."""
         pipe = self.redis.pipeline()
-        pipe.set(f"storyreel:cancel:{job_id}", reason, ex=JOB_TTL, nx=True)
-        for kind in SEED_TYPES:
+        pipe.set(keys.cancel(job_id), reason, ex=JOB_TTL, nx=True)
+        for kind in KEY_TYPES:
             pipe.set(self.key(job_id, kind), "cancelled", xx=True, keepttl=True)
         pipe.execute()
 
     def cancel_reason(self, job_id: str) -> str | None:
-        return self.redis.get(f"storyreel:cancel:{job_id}")
+        return self.redis.get(keys.cancel(job_id))
 
     def forget(self, job_id: str) -> None:
-        self.redis.delete(*(self.key(job_id, k) for k in SEED_TYPES))
+        self.redis.delete(*(self.key(job_id, k) for k in KEY_TYPES))
 
 
 _CLAIM = """
@@ -128,22 +141,22 @@ return 1
 
 
 class ActiveJobs:
-    """At most N running jobs per user (R23), claimed atomically."""
+    """At most N running jobs per user, claimed atomically."""
 
     def __init__(self, redis: redis_lib.Redis, limit: int) -> None:
         self.redis, self.limit = redis, limit
         self._claim = redis.register_script(_CLAIM)
 
     def claim(self, user_id: int, job_id: str) -> bool:
-        return bool(self._claim(keys=[f"storyreel:active:{user_id}"],
+        return bool(self._claim(keys=[keys.active(user_id)],
                                 args=[self.limit, time.time(), STALE_ACTIVE, job_id]))
 
     def release(self, user_id: int | None, job_id: str) -> None:
         if user_id is not None:
-            self.redis.zrem(f"storyreel:active:{user_id}", job_id)
+            self.redis.zrem(keys.active(user_id), job_id)
 
     def of(self, user_id: int) -> list[str]:
-        return list(self.redis.zrange(f"storyreel:active:{user_id}", 0, -1))
+        return list(self.redis.zrange(keys.active(user_id), 0, -1))
 
 
 @dataclass
@@ -153,7 +166,7 @@ class RateDecision:
 
 
 class NewJobLimiter:
-    """Per user: ``jobs_per_minute`` and ``jobs_per_hour`` new jobs (R22), moving windows
+    """Per user: ``jobs_per_minute`` and ``jobs_per_hour`` new jobs, moving windows
     in Redis (the ``limits`` library). Only new jobs count."""
 
     def __init__(self, settings: Settings, namespace: str = "storyreel") -> None:
@@ -173,7 +186,7 @@ class NewJobLimiter:
 
 
 class JobLock:
-    """One worker at a time runs a job's step (R35).
+    """One worker at a time runs a job's step.
 
     The lock lives ``ttl`` seconds and a heartbeat thread renews it every ``ttl/3`` while
     the step runs, so a worker that dies (SIGKILL, the machine gone) lets go within
@@ -185,15 +198,15 @@ class JobLock:
     def __init__(self, redis: redis_lib.Redis, job_id: str, ttl: float = 60.0) -> None:
         self.redis, self.job_id, self.ttl = redis, job_id, ttl
         # thread_local=False: the heartbeat thread renews the lock another thread took
-        self.lock = redis.lock(f"storyreel:lock:{job_id}", timeout=ttl, blocking=False, thread_local=False)
+        self.lock = redis.lock(keys.lock(job_id), timeout=ttl, blocking=False, thread_local=False)
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
     def acquire(self) -> bool:
-        self.redis.set(f"storyreel:again:{self.job_id}", 1, ex=3600)  # note first, then try
+        self.redis.set(keys.again(self.job_id), 1, ex=3600)  # note first, then try
         if not self.lock.acquire(blocking=False):
             return False
-        self.redis.delete(f"storyreel:again:{self.job_id}")
+        self.redis.delete(keys.again(self.job_id))
         self.redis.sadd(RUNNING, self.job_id)
         self._stop.clear()
         self._beat = threading.Thread(target=self._heartbeat, name=f"lock-{self.job_id[:8]}", daemon=True)
@@ -221,9 +234,9 @@ class JobLock:
             self.lock.release()
         except redis_lib.exceptions.LockError:
             pass
-        return bool(self.redis.getdel(f"storyreel:again:{self.job_id}"))
+        return bool(self.redis.getdel(keys.again(self.job_id)))
 
 
 def orphaned_jobs(redis: redis_lib.Redis) -> list[str]:
     """Jobs whose step should be running but whose worker holds no lock: it died."""
-    return [job_id for job_id in redis.smembers(RUNNING) if not redis.exists(f"storyreel:lock:{job_id}")]
+    return [job_id for job_id in redis.smembers(RUNNING) if not redis.exists(keys.lock(job_id))]

@@ -1,9 +1,8 @@
-"""Everything the bot says, in Russian and English (R1). Error messages live in
+"""Everything the bot says, in Russian and English. Error messages live in
 ``storyreel.messages``; these are the conversation's own lines."""
 
 from __future__ import annotations
 
-from ..messages import ERROR_MESSAGES
 
 TEXTS: dict[str, dict[str, str]] = {
     "start": {
@@ -57,7 +56,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "stage_narration": {"en": "🎙 Recording the narration…", "ru": "🎙 Записываю озвучку…"},
     "stage_assembly": {"en": "🎬 Putting the video together…", "ru": "🎬 Собираю видео…"},
     "done_caption": {"en": "{title} · {duration} · made with StoryReel", "ru": "{title} · {duration} · StoryReel"},
-    "resumed": {"en": "(Resumed after a restart.)", "ru": "(Продолжаю после перезапуска.)"},
 }
 
 
@@ -73,7 +71,3 @@ def ui_language(code: str | None) -> str:
     if code.startswith(("ru", "uk", "be", "kk")):
         return "ru"
     return "en"
-
-
-assert all({"en", "ru"} <= set(t) for t in TEXTS.values()), "every line needs both languages"
-assert not set(TEXTS) & set(ERROR_MESSAGES), "conversation lines and error messages must not share keys"

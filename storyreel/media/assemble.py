@@ -1,4 +1,4 @@
-"""Final assembly (R14): clips in order + narration (+ music) → one MP4 that fits the limit.
+"""Final assembly: clips in order + narration (+ music) → one MP4 that fits the limit.
 
 The video is encoded at most once here. When the clips already share one H.264 format
 and their total fits the upload limit, they are joined by stream copy (FFmpeg's concat
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import structlog
 
+from ..log import ms_since
 from ..errors import MediaError
 from ..models import VideoFormat
 from .ffmpeg import run_ffmpeg
@@ -171,7 +172,7 @@ def assemble(
             raise MediaError(f"assembled video is {size} bytes, over the {max_bytes} limit", code="video_too_large")
     info = probe(out_path)
     log.info("assembled", reencoded=not copy, size=info.size, duration=round(info.duration, 3),
-             video_bitrate=bitrate, duration_ms=round((time.perf_counter() - started) * 1000))
+             video_bitrate=bitrate, duration_ms=ms_since(started))
     return AssemblyResult(out_path, info.size, info.duration, not copy, bitrate)
 
 

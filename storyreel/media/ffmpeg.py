@@ -18,7 +18,9 @@ from typing import IO, Sequence
 
 import structlog
 
+from ..log import ms_since
 from ..errors import MediaError
+from ..settings import get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -59,8 +61,8 @@ def _check(path: str) -> str:
 
 def ffmpeg_binary(explicit: str | None = None) -> str:
     """The FFmpeg executable to use; raises ``MediaError(code="ffmpeg_missing")``."""
-    if explicit is None:
-        explicit = os.environ.get("FFMPEG_BINARY") or None
+    if explicit is None:  # FFMPEG_BINARY, read with every other setting
+        explicit = get_settings().ffmpeg_binary
     return _locate(explicit, os.environ.get("PATH"))
 
 
@@ -88,7 +90,7 @@ def run_ffmpeg(
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-6:]
         raise MediaError(f"{what}: ffmpeg exited {proc.returncode}: {' | '.join(tail)}")
-    log.debug("ffmpeg_done", what=what, duration_ms=round((time.perf_counter() - started) * 1000))
+    log.debug("ffmpeg_done", what=what, duration_ms=ms_since(started))
 
 
 def popen_ffmpeg(args: Sequence[str | os.PathLike], *, binary: str | None = None) -> subprocess.Popen:

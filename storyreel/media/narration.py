@@ -1,4 +1,4 @@
-"""A narration track laid out on the video's timeline (R13, R37).
+"""A narration track laid out on the video's timeline.
 
 Each segment's speech is placed at its segment's start, so the words are heard while
 their picture is on screen. A piece longer than its segment is sped up (pitch kept, by

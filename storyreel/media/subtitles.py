@@ -1,4 +1,4 @@
-"""SubRip (.srt) subtitles timed to the narration (R37)."""
+"""SubRip (.srt) subtitles timed to the narration."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Approvals: the three points where a person says yes or no (R7, R10, R12, R17, R19).
+"""Approvals: the three points where a person says yes or no.
 
 The pipeline never waits inside a provider call for a person. It *requests* an approval
 (the shell shows the preview: the CLI in the terminal, the bot with buttons) and later
@@ -15,18 +15,26 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..models import Job, Script
+import structlog
 
-#: how many pictures and clips a person sees before approving (R10, R12)
+from ..errors import JobCancelled
+from ..models import Job, JobStatus, Script
+from ..providers.base import NEVER, Stop
+from .recorder import JobRecorder
+
+log = structlog.get_logger(__name__)
+
+#: how many pictures and clips a person sees before approving
 PICTURE_PREVIEW = 5
 CLIP_PREVIEW = 3
 
-#: the approval kinds, in order, and their names in the seed's Redis keys (R17)
-SEED_TYPES = {"script": "script", "pictures": "images", "clips": "videos"}
+#: the approval kinds, in order, and their names in the Redis keys ``approval:{job_id}:{type}``
+KEY_TYPES = {"script": "script", "pictures": "images", "clips": "videos"}
 
 
 @dataclass
@@ -61,7 +69,7 @@ class GateApprovals:
 
     The question is asked on a thread of its own, so pictures and clips keep coming
     while the person reads; the answer is kept in memory. A gate that raises counts as
-    a refusal (and the error is logged by the caller's ``state`` check).
+    a refusal, and its error is logged.
     """
 
     def __init__(self, gate: Gate) -> None:
@@ -73,7 +81,8 @@ class GateApprovals:
         def ask() -> None:
             try:
                 answer = bool(self.gate.ask(job, preview))
-            except Exception:
+            except Exception as exc:  # a gate that fails refuses: the job must not go on unseen
+                log.warning("approval_gate_failed", kind=preview.kind, error=str(exc)[:300])
                 answer = False
             with self._lock:
                 self._answers[(job.job_id, preview.kind)] = answer
@@ -97,3 +106,56 @@ class AutoApprove:
 
     def state(self, job: Job, kind: str) -> bool | None:
         return True
+
+
+class ApprovalFlow:
+    """A job's approvals, asked and read in one place: each is asked once per job (the
+    request survives restarts in ``job.asked``), and its answer is read the same way
+    wherever the pipeline needs it."""
+
+    def __init__(self, approvals: Approvals, recorder: JobRecorder, stop: Stop = NEVER) -> None:
+        self.approvals = approvals
+        self.recorder = recorder
+        self.stop = stop
+
+    def needs_request(self, job: Job, kind: str) -> bool:
+        """True until the approval of ``kind`` has been asked *and* shown. ``job.asked`` is
+        recorded before the question goes out (an answer may come back at once); an
+        ``Approvals`` that can tell (``delivered``) has a question that a dead worker
+        recorded but never showed asked again."""
+        if kind not in job.asked:
+            return True
+        delivered = getattr(self.approvals, "delivered", None)
+        return delivered is not None and not delivered(job, kind)
+
+    def request(self, job: Job, preview: Preview) -> None:
+        """Ask for the approval of ``preview.kind`` unless it was asked and shown."""
+        if not self.needs_request(job, preview.kind):
+            return
+        self.stop.check()
+        if preview.kind == "script":
+            job.status = JobStatus.AWAITING_SCRIPT_APPROVAL
+        if preview.kind not in job.asked:
+            job.asked.append(preview.kind)
+        self.recorder.save(job)
+        self.recorder.note(job, "approval_requested", kind=preview.kind)
+        self.approvals.request(job, preview)
+
+    def approved(self, job: Job, kind: str) -> bool:
+        """True when ``kind`` is approved, False while it is not asked or not answered;
+        raises ``JobCancelled`` when it was refused (or timed out)."""
+        if kind not in job.asked:
+            return False
+        state = self.approvals.state(job, kind)
+        if state is False:
+            self.recorder.note(job, "approval_refused", kind=kind)
+            raise JobCancelled(f"{kind} not approved")
+        if state and not self.recorder.noted(job, "approval_given", kind=kind):
+            self.recorder.note(job, "approval_given", kind=kind)
+        return bool(state)
+
+    def wait(self, job: Job, kind: str, *, poll: float = 0.1) -> None:
+        """Block until ``kind`` is approved (the CLI: one process, one job)."""
+        while not self.approved(job, kind):
+            self.stop.check()
+            time.sleep(poll)

@@ -1,21 +1,22 @@
-"""The cost ledger (R36): every provider call's price, estimates, and spending caps.
+"""The cost ledger: every provider call's price, estimates, and spending caps.
 
 Prices come from ``Settings.prices`` (USD per unit, keyed ``"{model}/{unit}"``); a
 provider reports what a call consumed through ``providers.base.report_usage`` and the
 pipeline records one entry per call in the job (``job.costs``) and, through a
-``Spending`` store, in the user's total for the day. Caps are checked against the
-*estimate* before anything is spent.
+``Spending`` store (memory here; Redis for the bot, in ``bot.state``), in the user's
+total for the day. Caps are checked against the *estimate* before anything is spent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import CostCapExceeded
+from ..models import Job
 from ..providers.base import Providers, Usage
 from ..settings import Settings
 
@@ -55,8 +56,40 @@ def estimate(settings: Settings, providers: Providers, *, segment_count: int, se
     billed = getattr(providers.motion, "billed_seconds", None)
     seconds = billed(segment_seconds) if callable(billed) else segment_seconds
     clips = segment_count * price(settings, Usage(getattr(providers.motion, "model", ""), seconds, "second"))
-    narration = price(settings, Usage(getattr(providers.speech, "model", ""), words * _CHARS_PER_WORD, "character"))
+    expected = getattr(providers.speech, "expected_usage", None)
+    if callable(expected):  # a narrator billed by something other than characters (audio tokens)
+        spoken = expected(chars=words * _CHARS_PER_WORD, seconds=segment_count * segment_seconds,
+                          pieces=segment_count)
+        narration = sum(price(settings, u) for u in spoken)
+    else:
+        narration = price(settings, Usage(getattr(providers.speech, "model", ""), words * _CHARS_PER_WORD,
+                                          "character"))
     return Estimate(round(script, 4), round(pictures, 4), round(clips, 4), round(narration, 4))
+
+
+def cost_entry(settings: Settings, used: list[Usage], *, stage: str, segment: int | None, provider: str,
+               duration_ms: int, attempt: int = 1, task_id: str | None = None) -> dict:
+    """The ledger record of one paid step: what it consumed, by unit, and its price."""
+    units: dict[str, float] = {}
+    for u in used:  # one step may make several requests (a script and its repair)
+        units[u.unit] = units.get(u.unit, 0.0) + u.units
+    return {"stage": stage, "segment": segment, "provider": provider,
+            "model": used[0].model if used else None, "units": units,
+            "cost": round(sum(price(settings, u) for u in used), 6),
+            "duration_ms": duration_ms, "attempt": attempt, "task_id": task_id, "at": round(time.time(), 3)}
+
+
+def add_cost(job: Job, entry: dict, spending: "Spending") -> bool:
+    """Put ``entry`` in the job's ledger and the user's daily total; False (and nothing
+    added) when it used nothing, or when its task was recorded before (a task polled
+    again after a resume was paid for once). The caller holds the job's lock."""
+    if not entry["units"]:
+        return False
+    if entry.get("task_id") and any(c.get("task_id") == entry["task_id"] for c in job.costs):
+        return False
+    job.costs.append(entry)
+    spending.add(job.user_id, entry["cost"])
+    return True
 
 
 class Spending(Protocol):
@@ -74,32 +107,12 @@ class MemorySpending:
 
     def add(self, user_id: int | None, cost: float) -> None:
         with self._lock:
-            key = (user_id, _today())
+            key = (user_id, today_utc())
             self._totals[key] = self._totals.get(key, 0.0) + cost
 
     def today(self, user_id: int | None) -> float:
         with self._lock:
-            return self._totals.get((user_id, _today()), 0.0)
-
-
-class RedisSpending:
-    """``spend:{user}:{YYYY-MM-DD}`` (UTC), kept two days."""
-
-    def __init__(self, redis, prefix: str = "storyreel:spend") -> None:
-        self.redis, self.prefix = redis, prefix
-
-    def add(self, user_id: int | None, cost: float) -> None:
-        if cost <= 0:
-            return
-        key = f"{self.prefix}:{user_id}:{_today()}"
-        pipe = self.redis.pipeline()
-        pipe.incrbyfloat(key, cost)
-        pipe.expire(key, 2 * 86400)
-        pipe.execute()
-
-    def today(self, user_id: int | None) -> float:
-        value = self.redis.get(f"{self.prefix}:{user_id}:{_today()}")
-        return float(value) if value else 0.0
+            return self._totals.get((user_id, today_utc()), 0.0)
 
 
 def check_caps(settings: Settings, spending: Spending, user_id: int | None, expected: float) -> None:
@@ -114,23 +127,8 @@ def check_caps(settings: Settings, spending: Spending, user_id: int | None, expe
                               cost=expected, cap=cap)
 
 
-def _today() -> str:
+def today_utc() -> str:
+    """The UTC day spending is counted in ("2026-11-29")."""
     return dt.datetime.now(dt.timezone.utc).date().isoformat()
 
 
-
-#: typical seconds one step takes, by provider name and stage (for the user's ETA)
-TYPICAL_SECONDS = {("runway", "pictures"): 10.0, ("runway", "motion"): 60.0,
-                   ("local", "pictures"): 0.05, ("local", "motion"): 1.6}
-
-
-def estimate_seconds(settings: Settings, providers: Providers, segment_count: int, segment_seconds: float) -> float:
-    """Roughly how long a job takes: the rounds of pictures and clips the concurrency
-    allows, plus script, narration and assembly."""
-    from .schedule import limit_for  # the same limits the scheduler will use
-
-    pic = TYPICAL_SECONDS.get((providers.pictures.name, "pictures"), 10.0)
-    clip = TYPICAL_SECONDS.get((providers.motion.name, "motion"), 60.0) * max(1.0, segment_seconds / 5)
-    pic_rounds = math.ceil(min(5, segment_count) / limit_for(settings, providers.pictures))
-    clip_rounds = math.ceil(segment_count / limit_for(settings, providers.motion))
-    return 20 + pic_rounds * pic + clip_rounds * clip + 0.05 * segment_count * segment_seconds

@@ -1,9 +1,8 @@
 """Scheduling pictures, clips and narration so a job takes as little wall time as its
-providers allow (R9, R11, R13, R20).
+providers allow.
 
-- Concurrency is per *model* (Runway limits each model separately): one semaphore per
-  model name, shared by every job in this process; ``MODEL_CONCURRENCY`` or the
-  provider's own ``concurrency`` (CPU-bound local motion) or ``CONCURRENCY`` sets it.
+- Concurrency is per model (``capacity.py``): a step starts when its model has a free
+  slot, whichever job it belongs to.
 - A segment's clip starts as soon as its picture exists and the pictures are approved;
   narration starts alongside as soon as the script is approved.
 - The first 5 pictures are shown for approval as soon as they exist while the rest keep
@@ -13,7 +12,8 @@ providers allow (R9, R11, R13, R20).
   worker is freed) or, with ``wait=True`` (the CLI), polls the answer.
 
 Failures: the first failed step stops new steps from starting; running ones finish and
-the error is raised. Retrying a failed step is ``Pipeline._call``'s job, not this one's.
+the error is raised. Trying a failed step again is the call runner's job
+(``calls.py``), not this module's.
 """
 
 from __future__ import annotations
@@ -23,65 +23,38 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait as wait_futures
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import structlog
 
 from ..errors import JobCancelled
 from ..models import Job, JobStatus, VideoSegment
-from .approvals import CLIP_PREVIEW, PICTURE_PREVIEW, Preview
-
-if TYPE_CHECKING:
-    from .stages import Pipeline
+from .approvals import CLIP_PREVIEW, PICTURE_PREVIEW, ApprovalFlow, Preview
+from .capacity import slots_for
+from .stages import Stages, done as _done
 
 log = structlog.get_logger(__name__)
 
 _POLL = 0.1  # seconds between looks at the approvals while steps run
 
-_slots_lock = threading.Lock()
-_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 
-
-def model_slots(model: str, limit: int) -> threading.BoundedSemaphore:
-    """The process-wide semaphore for ``model`` (one per model and limit)."""
-    with _slots_lock:
-        key = (model, limit)
-        if key not in _slots:
-            _slots[key] = threading.BoundedSemaphore(limit)
-        return _slots[key]
-
-
-def limit_for(settings, provider) -> int:
-    model = getattr(provider, "model", getattr(provider, "name", "?"))
-    if model in settings.model_concurrency:
-        return max(1, settings.model_concurrency[model])
-    return max(1, getattr(provider, "concurrency", None) or settings.concurrency)
-
-
-def _done(path: str | None) -> bool:
-    return bool(path) and Path(path).exists()
-
-
-def produce(p: "Pipeline", job: Job, *, pictures: bool = True, clips: bool = True, narration: bool = True,
-            wait: bool = False, previews: bool = True) -> bool:
+def produce(stages: Stages, flow: ApprovalFlow, job: Job, *, pictures: bool = True, clips: bool = True,
+            narration: bool = True, wait: bool = False, previews: bool = True) -> bool:
     """Make what the job still lacks. True when everything asked for exists (and, with
     ``previews``, the pictures and clips are approved); False when the job now waits for
     a person (never with ``wait=True``)."""
-    return _Production(p, job, pictures, clips, narration, wait, previews).run()
+    return _Production(stages, flow, job, pictures, clips, narration, wait, previews).run()
 
 
 class _Production:
-    def __init__(self, p: "Pipeline", job: Job, pictures: bool, clips: bool, narration: bool, wait: bool,
-                 previews: bool) -> None:
-        self.p, self.job, self.wait, self.previews = p, job, wait, previews
+    def __init__(self, stages: Stages, flow: ApprovalFlow, job: Job, pictures: bool, clips: bool,
+                 narration: bool, wait: bool, previews: bool) -> None:
+        self.stages, self.flow, self.recorder = stages, flow, stages.recorder
+        self.job, self.wait, self.previews = job, wait, previews
         self.want_pictures, self.want_clips = pictures, clips
-        settings = p.settings
-        self.pic_limit = limit_for(settings, p.providers.pictures)
-        self.clip_limit = limit_for(settings, p.providers.motion)
-        self.pic_slots = model_slots(getattr(p.providers.pictures, "model", "pictures"), self.pic_limit)
-        self.clip_slots = model_slots(getattr(p.providers.motion, "model", "motion"), self.clip_limit)
+        self.pic_limit, self.pic_slots = slots_for(stages.settings, stages.providers.pictures)
+        self.clip_limit, self.clip_slots = slots_for(stages.settings, stages.providers.motion)
         segs = job.segments
-        p.reconcile(job)
+        stages.reconcile(job)
         self.need_pictures = [s for s in segs if not _done(s.picture_path)] if pictures else []
         self.need_clips = [s for s in segs if not _done(s.clip_path)] if clips else []
         self.need_narration = narration and not (_done(job.narration_path) and job.subtitles_path)
@@ -95,14 +68,14 @@ class _Production:
 
     # ---- the loop ---------------------------------------------------------------------
     def run(self) -> bool:
-        p, job = self.p, self.job
+        job, recorder = self.job, self.recorder
         pool = ThreadPoolExecutor(max_workers=self.pic_limit + self.clip_limit + 1, thread_name_prefix="segment")
         try:
             while True:
                 pictures_ok = clips_ok = False
                 if self.error is None:
                     try:
-                        p._check_cancel()
+                        self.stages.calls.stop.check()
                         # ask first: the answers (and the status saved below, which a freed
                         # worker leaves behind) then include a preview requested in this pass
                         self._ask_previews()
@@ -115,9 +88,9 @@ class _Production:
                 # that edits a Telegram message, must not keep a model's slot idle
                 if self.dirty:
                     self.dirty = False
-                    p.save(job)
+                    recorder.save(job)
                 while self.reports:
-                    p.progress.advance(job, *self.reports.pop(0))
+                    recorder.progress.advance(job, *self.reports.pop(0))
                 if self.inflight:
                     finished, _ = wait_futures(list(self.inflight), timeout=_POLL, return_when=FIRST_COMPLETED)
                     for fut in finished:
@@ -131,7 +104,7 @@ class _Production:
                     time.sleep(_POLL / 2)  # other jobs hold this model's slots
                     continue
                 if not self.wait:
-                    p.save(job)
+                    recorder.save(job)
                     log.info("waiting_for_approval", status=job.status.value)
                     return False
                 time.sleep(_POLL)
@@ -140,18 +113,10 @@ class _Production:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            p.save(job)
+            recorder.save(job)
 
     def _approved(self, kind: str) -> bool:
-        if not self.previews:
-            return True
-        if kind not in self.job.asked:
-            return False
-        state = self.p.approvals.state(self.job, kind)
-        if state is False:
-            log.info("approval_refused", kind=kind)
-            raise JobCancelled(f"{kind} not approved")
-        return bool(state)
+        return not self.previews or self.flow.approved(self.job, kind)
 
     def _status(self, pictures_ok: bool, clips_ok: bool) -> None:
         job = self.job
@@ -166,36 +131,36 @@ class _Production:
         else:
             status = JobStatus.PICTURES
         if job.status != status:
-            self.p._set(job, status)
+            self.recorder.set_status(job, status)
 
     def _ask_previews(self) -> None:
         if not self.previews:
             return
         segs = self.job.segments
         first = segs[:PICTURE_PREVIEW]
-        if self.p.needs_request(self.job, "pictures") and all(_done(s.picture_path) for s in first):
-            self.p._request(self.job, Preview("pictures", files=[Path(s.picture_path) for s in first]))
+        if self.flow.needs_request(self.job, "pictures") and all(_done(s.picture_path) for s in first):
+            self.flow.request(self.job, Preview("pictures", files=[Path(s.picture_path) for s in first]))
         first = segs[:CLIP_PREVIEW]
-        if (self.p.needs_request(self.job, "clips") and self.want_clips
+        if (self.flow.needs_request(self.job, "clips") and self.want_clips
                 and all(_done(s.clip_path) for s in first)):
-            self.p._request(self.job, Preview("clips", files=[Path(s.clip_path) for s in first]))
+            self.flow.request(self.job, Preview("clips", files=[Path(s.clip_path) for s in first]))
 
     def _clip_allowed(self, seg: VideoSegment, pictures_ok: bool, clips_ok: bool) -> bool:
         if not (pictures_ok and _done(seg.picture_path)):
             return False
-        if not self.previews or clips_ok or self.p.settings.clips_during_review:
+        if not self.previews or clips_ok or self.stages.settings.clips_during_review:
             return True
         return "clips" not in self.job.asked and seg.index < CLIP_PREVIEW
 
     def _submit(self, pool: ThreadPoolExecutor, pictures_ok: bool, clips_ok: bool) -> None:
-        p, job = self.p, self.job
+        job, stages, recorder = self.job, self.stages, self.recorder
         while self.need_pictures and self.pic_slots.acquire(blocking=False):
             seg = self.need_pictures.pop(0)
             if "pictures" not in self.shown:
                 self.shown.add("pictures")
-                p._note(job, "stage_started", stage="pictures", todo=len(self.need_pictures) + 1)
-                p.progress.stage(job, "pictures", len(job.segments))
-            self._start(pool, "pictures", seg, self.pic_slots, p.make_picture)
+                recorder.note(job, "stage_started", stage="pictures", todo=len(self.need_pictures) + 1)
+                recorder.progress.stage(job, "pictures", len(job.segments))
+            self._start(pool, "pictures", seg, self.pic_slots, stages.make_picture)
         for seg in list(self.need_clips):
             if not self._clip_allowed(seg, pictures_ok, clips_ok):
                 continue
@@ -204,12 +169,12 @@ class _Production:
             self.need_clips.remove(seg)
             if "clips" not in self.shown:
                 self.shown.add("clips")
-                p._note(job, "stage_started", stage="clips", todo=len(self.need_clips) + 1)
-                p.progress.stage(job, "clips", len(job.segments))
-            self._start(pool, "clips", seg, self.clip_slots, p.make_clip)
+                recorder.note(job, "stage_started", stage="clips", todo=len(self.need_clips) + 1)
+                recorder.progress.stage(job, "clips", len(job.segments))
+            self._start(pool, "clips", seg, self.clip_slots, stages.make_clip)
         if self.need_narration and not self.narration_started:
             self.narration_started = True
-            self._start(pool, "narration", None, None, lambda j, _s: p.narrate(j, stop=self.stop.is_set))
+            self._start(pool, "narration", None, None, lambda j, _s: stages.narrate(j, stop=self.stop.is_set))
 
     def _start(self, pool, kind: str, seg: VideoSegment | None, slots, fn) -> None:
         stop = self.stop
@@ -240,7 +205,7 @@ class _Production:
         self.dirty = True
         self.reports.append((kind, done, total))
         if done == total:
-            self.p._note(self.job, "stage_finished", stage=kind)
+            self.recorder.note(self.job, "stage_finished", stage=kind)
 
     def _fail(self, exc: BaseException) -> None:
         if self.error is None or (isinstance(self.error, JobCancelled) and str(self.error) == "stopped"):

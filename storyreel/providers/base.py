@@ -5,7 +5,14 @@ Telegram, Flask or Celery, and raises only ``storyreel.errors`` exceptions: a pr
 maps its own failures (HTTP, SDK, subprocess) at its boundary.
 
 Retries: providers do not retry on their own unless their SDK does (documented per
-provider); the pipeline's scheduler is the one layer that retries a failed segment.
+provider). What is left is mapped to ``TransientError`` (worth another attempt) or
+``PermanentError``; the pipeline's call runner (``storyreel.pipeline.calls``) is the one
+layer that tries a step again.
+
+Lifecycle: a provider is built once per process (``factory.build_providers``) and used by
+every job of it, from several threads; ``close()`` (or ``with``) releases its clients.
+What is particular to one call — the job's cancel and stop checks — comes with the call
+(``stop``), never with the constructor.
 """
 
 from __future__ import annotations
@@ -17,10 +24,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, runtime_checkable
 
+from ..errors import JobCancelled, StepInterrupted
 from ..models import Script, ScriptSegment, Transcript, VideoFormat
 
 
-# ---- usage: what a call consumed, for the cost ledger (R36) ----------------------------
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a long provider wait should end early, asked between polls: the job was
+    cancelled (a remote task is then deleted: nobody wants it) or this process is
+    stopping (the task is left running, its id kept, for another worker to resume)."""
+
+    cancelled: Callable[[], bool] = _never
+    interrupted: Callable[[], bool] = _never
+
+    def check(self) -> None:
+        """Raise ``JobCancelled`` or ``StepInterrupted`` when it is time to stop."""
+        if self.cancelled():
+            raise JobCancelled("cancelled")
+        if self.interrupted():
+            raise StepInterrupted("the process is shutting down")
+
+
+#: a call nothing can stop early
+NEVER = Stop()
+
+
+# ---- usage: what a call consumed, for the cost ledger ----------------------------
 @dataclass(frozen=True)
 class Usage:
     """What one provider call consumed: ``units`` of ``unit`` ("image", "second",
@@ -53,7 +86,7 @@ def metered() -> Iterator[list[Usage]]:
         _usage.reset(token)
 
 
-# ---- task records: what makes a paid step idempotent (R35, STYLE 6) --------------------
+# ---- task records: what makes a paid step idempotent --------------------
 @dataclass
 class TaskRef:
     """The record of one segment's paid provider task, kept in the job's state.
@@ -108,7 +141,8 @@ class PictureMaker(Protocol):
     model: str
 
     def make(
-        self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str, task: TaskRef | None = None
+        self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str, task: TaskRef | None = None,
+        stop: Stop = NEVER,
     ) -> Path: ...
 
 
@@ -137,6 +171,7 @@ class Animator(Protocol):
         max_bitrate: int | None = None,
         task: TaskRef | None = None,
         picture_task: TaskRef | None = None,
+        stop: Stop = NEVER,
     ) -> Path: ...
 
 
@@ -166,10 +201,29 @@ class Transcriber(Protocol):
 
 @dataclass
 class Providers:
-    """The provider chosen for each capability (built by ``factory.build_providers``)."""
+    """The provider chosen for each capability (built once per process by
+    ``factory.build_providers``); ``close()`` or ``with`` releases their clients."""
 
     script: ScriptWriter
     pictures: PictureMaker
     motion: Animator
     speech: Narrator
     transcriber: Transcriber | None = None
+    #: the SDK clients the providers share (closed last, once each)
+    clients: list = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        """Close every provider that holds a resource, then the shared clients."""
+        seen: set[int] = set()
+        for item in (self.script, self.pictures, self.motion, self.speech, self.transcriber, *self.clients):
+            close = getattr(item, "close", None)
+            if item is None or id(item) in seen or not callable(close):
+                continue
+            seen.add(id(item))
+            close()
+
+    def __enter__(self) -> "Providers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

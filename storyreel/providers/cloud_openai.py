@@ -1,4 +1,4 @@
-"""OpenAI providers: the script writer, the narrator and the transcriber (R29).
+"""OpenAI providers: the script writer, the narrator and the transcriber.
 
 All three go through the official ``openai`` SDK and one ``openai.OpenAI`` client built by
 ``make_openai_client``; ``OPENAI_BASE_URL`` (or the ``openai_base_url`` setting) points the
@@ -16,7 +16,7 @@ Retries — exactly one layer retries each failure:
   retry of a transport failure.
 * Nothing else is retried here.
 
-Costs (R36): each call reports what it consumed through ``report_usage``, under the model
+Costs: each call reports what it consumed through ``report_usage``, under the model
 name we asked for (the server may answer with a dated snapshot name, which is not a key in
 the price table): tokens for scripts, characters for speech, seconds for transcription.
 """
@@ -35,10 +35,11 @@ from typing import Any, Iterator
 import openai
 import structlog
 
+from ..log import ms_since
 from ..errors import (
     ConfigError, InputError, MediaError, ProviderFailed, ProviderRejected, QuotaExceeded, StoryReelError,
 )
-from ..lang import detect_language
+from ..lang import detect_language, primary_subtag
 from ..media.ffmpeg import run_ffmpeg
 from ..media.files import atomic_path
 from ..media.probe import MediaInfo, probe
@@ -56,9 +57,9 @@ _TRANSCRIBE_MAX_BYTES = TRANSCRIBE_MAX_MB * 1024 * 1024
 #: a segment whose text is over this many times its word budget is refused, not narrated
 _MAX_BUDGET_FACTOR = 3
 _SCHEMA_NAME = "storyreel_script"
-_SAFETY_CODES = {"content_policy_violation", "content_filter", "moderation_blocked", "safety_violation"}
+SAFETY_CODES = {"content_policy_violation", "content_filter", "moderation_blocked", "safety_violation"}
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")
-_LANGUAGE_NAMES = {
+LANGUAGE_NAMES = {
     "ru": "Russian", "en": "English", "uk": "Ukrainian", "de": "German", "fr": "French", "es": "Spanish",
     "it": "Italian", "pt": "Portuguese", "pl": "Polish", "tr": "Turkish", "kk": "Kazakh", "zh": "Chinese",
     "ja": "Japanese", "ko": "Korean", "ar": "Arabic", "hi": "Hindi",
@@ -85,6 +86,33 @@ def make_openai_client(settings: Settings) -> openai.OpenAI:
                           code="config", reason="the OpenAI settings are invalid") from exc
 
 
+def make_speech_client(settings: Settings) -> openai.OpenAI:
+    """The client narration goes through: ``OPENAI_SPEECH_BASE_URL`` / ``OPENAI_SPEECH_API_KEY``
+    when set (a self-hosted Kokoro or Piper server, LocalAI, a hosted OpenAI-compatible
+    speech service), else the OpenAI client's own base URL and key."""
+    base = settings.openai_speech_base_url
+    key = settings.secret(settings.openai_speech_api_key)
+    if not base and not key:
+        return make_openai_client(settings)
+    # a self-hosted speech server often takes no key, but the SDK insists on one
+    key = key or settings.secret(settings.openai_api_key) or ("unused" if base else None)
+    if not key:
+        raise ConfigError("OPENAI_API_KEY is not set", code="config", reason="OPENAI_API_KEY is not set")
+    try:
+        return openai.OpenAI(api_key=key, base_url=base or settings.openai_base_url or None,
+                             max_retries=settings.openai_max_retries, timeout=settings.openai_timeout)
+    except (openai.OpenAIError, ValueError) as exc:
+        raise ConfigError(_scrub(f"cannot build the speech client: {exc}", key),
+                          code="config", reason="the speech server settings are invalid") from exc
+
+
+def speech_api(settings: Settings) -> str:
+    """"realtime" or "speech": the API narration uses (``OPENAI_SPEECH_API``, or the model's name)."""
+    if settings.openai_speech_api != "auto":
+        return settings.openai_speech_api
+    return "realtime" if "realtime" in settings.openai_tts_model.lower() else "speech"
+
+
 # ---- errors: the one place SDK exceptions become ours ----------------------------------
 def map_openai_error(exc: openai.OpenAIError, *, secret: str | None = None) -> StoryReelError:
     """Our error for an SDK exception raised after the SDK's own retries gave up.
@@ -103,11 +131,14 @@ def map_openai_error(exc: openai.OpenAIError, *, secret: str | None = None) -> S
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
         return ProviderFailed(detail, code="provider_auth")
     if isinstance(exc, openai.BadRequestError):
-        if code in _SAFETY_CODES or re.search(r"content policy|safety system", str(exc), re.I):
+        if code in SAFETY_CODES or re.search(r"content policy|safety system", str(exc), re.I):
             return ProviderRejected(detail, code="safety_rejected")
         return ProviderRejected(detail)
+    if code == "model_not_found":  # shut down by OpenAI, or never served by this server
+        gone = re.search(r"deprecat|shut ?down|retired", str(exc), re.I)
+        return ProviderRejected(detail, code="model_retired" if gone else "model_unknown")
     if isinstance(exc, openai.APIStatusError) and (status or 0) < 500 and status not in (408, 409):
-        return ProviderRejected(detail)  # 404 (unknown model), 422…: asking again will not help
+        return ProviderRejected(detail)  # 422…: asking again will not help
     return ProviderFailed(detail)  # 408/409 after retries, a response we cannot read, anything else
 
 
@@ -141,10 +172,10 @@ class _OpenAIProvider:
             error = map_openai_error(exc, secret=self.client.api_key)
             log.warning("openai_call_failed", provider=self.name, endpoint=endpoint, model=model,
                         error_code=error.code, detail=error.detail,
-                        duration_ms=round((time.perf_counter() - started) * 1000), **fields)
+                        duration_ms=ms_since(started), **fields)
             raise error from exc
         log.info("openai_call", provider=self.name, endpoint=endpoint, model=model,
-                 duration_ms=round((time.perf_counter() - started) * 1000), **fields, **result)
+                 duration_ms=ms_since(started), **fields, **result)
 
 
 # ---- script ----------------------------------------------------------------------------
@@ -174,7 +205,7 @@ def script_schema(segment_count: int) -> dict[str, Any]:
 def script_instructions(*, language: str, segment_count: int, segment_seconds: float,
                         words_per_second: float) -> str:
     """What the model is told; kept in our code (the retired Assistants API kept it remotely)."""
-    lang = _LANGUAGE_NAMES.get(language.split("-")[0].lower(), language)
+    lang = LANGUAGE_NAMES.get(primary_subtag(language), language)
     words = _word_budget(segment_seconds, words_per_second)
     return (
         f"You write the narration script of a short narrated video: exactly {segment_count} segments of "
@@ -228,12 +259,20 @@ def validate_script(text: str, *, segment_count: int, word_budget: int) -> tuple
 
 class OpenAIScriptWriter(_OpenAIProvider):
     """``ScriptWriter`` on the Responses API (or Chat Completions, ``openai_script_api="chat"``),
-    with a strict JSON-schema output so the script arrives already split into segments."""
+    with a strict JSON-schema output so the script arrives already split into segments.
+
+    Reasoning models (the default, gpt-6-luna, reasons unless told not to) get the
+    ``openai_reasoning_effort`` setting and no sampling parameters (they refuse
+    ``temperature`` and ``top_p``; we send neither to any model). A server whose model
+    takes no reasoning effort says so with a 400 naming the parameter: the request is
+    sent again without it, once, and the writer remembers for the rest of the process.
+    """
 
     def __init__(self, client: openai.OpenAI, settings: Settings) -> None:
         super().__init__(client, settings)
         self.model = settings.openai_model
         self.api = settings.openai_script_api
+        self.effort: str | None = settings.openai_reasoning_effort or None
 
     def write(self, prompt: str, *, language: str, segment_count: int, segment_seconds: float) -> Script:
         """A script of exactly ``segment_count`` segments in ``language``; one repair at most."""
@@ -267,26 +306,47 @@ class OpenAIScriptWriter(_OpenAIProvider):
         return Script(language=language, title=data["title"].strip(), segments=segments)
 
     def _ask(self, instructions: str, messages: list[dict], segment_count: int) -> str:
+        try:
+            return self._ask_once(instructions, messages, segment_count)
+        except ProviderRejected as exc:
+            cause = exc.__cause__
+            # only "this model takes no effort at all"; an effort it does not know is the
+            # operator's mistake and stays an error (the log names the values it takes)
+            if self.effort is None or not isinstance(cause, openai.BadRequestError) \
+                    or getattr(cause, "code", None) != "unsupported_parameter" \
+                    or getattr(cause, "param", None) not in ("reasoning.effort", "reasoning_effort", "reasoning"):
+                raise
+            log.warning("reasoning_effort_refused", provider=self.name, model=self.model, effort=self.effort)
+            self.effort = None  # this model takes none: ask again without it, and from now on
+            return self._ask_once(instructions, messages, segment_count)
+
+    def _ask_once(self, instructions: str, messages: list[dict], segment_count: int) -> str:
         schema = script_schema(segment_count)
-        with self._call(self.api, self.model) as result:
+        with self._call(self.api, self.model, effort=self.effort) as result:
             if self.api == "chat":
+                extra = {"reasoning_effort": self.effort} if self.effort else {}
                 completion = self.client.chat.completions.create(
                     model=self.model,
                     messages=[{"role": "system", "content": instructions}, *messages],
                     response_format={"type": "json_schema",
                                      "json_schema": {"name": _SCHEMA_NAME, "schema": schema, "strict": True}},
+                    **extra,
                 )
-                text, used, refused = _chat_reply(completion)
+                text, used, refused, cut = _chat_reply(completion)
             else:
+                extra = {"reasoning": {"effort": self.effort}} if self.effort else {}
                 response = self.client.responses.create(
                     model=self.model,
                     instructions=instructions,
                     input=messages,
                     text={"format": {"type": "json_schema", "name": _SCHEMA_NAME, "schema": schema, "strict": True}},
                     store=False,  # nothing to look up later; keep the user's prompt off the server
+                    **extra,
                 )
-                text, used, refused = _responses_reply(response)
-            result.update(input_tokens=used[0], output_tokens=used[1])
+                text, used, refused, cut = _responses_reply(response)
+            result.update(input_tokens=used[0], output_tokens=used[1], reasoning_tokens=used[2])
+        if cut:  # the output budget ran out (often spent on reasoning): the JSON is incomplete
+            log.warning("script_incomplete", provider=self.name, model=self.model, reason=cut)
         if used[0] is not None:
             report_usage(self.model, used[0], "input_token")
         if used[1] is not None:
@@ -296,29 +356,46 @@ class OpenAIScriptWriter(_OpenAIProvider):
         return text
 
 
-def _responses_reply(response: Any) -> tuple[str, tuple[int | None, int | None], str | None]:
+_Used = tuple[int | None, int | None, int | None]  # input, output (reasoning included), reasoning tokens
+#: (text, usage, refusal, why the reply was cut off)
+_Reply = tuple[str, _Used, str | None, str | None]
+
+
+def _responses_reply(response: Any) -> _Reply:
     usage = response.usage
-    used = (usage.input_tokens, usage.output_tokens) if usage is not None else (None, None)
+    used: _Used = (None, None, None)
+    if usage is not None:
+        details = getattr(usage, "output_tokens_details", None)
+        used = (usage.input_tokens, usage.output_tokens, getattr(details, "reasoning_tokens", None))
     if response.status == "failed" or response.error is not None:
         raise ProviderFailed(f"response failed: {response.error}")
     refusal = next((c.refusal for item in response.output if item.type == "message"
                     for c in item.content if c.type == "refusal"), None)
     details = response.incomplete_details
-    if refusal is None and details is not None and details.reason == "content_filter":
-        refusal = "incomplete: content_filter"
-    return response.output_text, used, refusal
+    cut = None
+    if response.status == "incomplete" or details is not None:
+        reason = getattr(details, "reason", None) or "incomplete"
+        if reason == "content_filter":
+            refusal = refusal or "incomplete: content_filter"
+        else:
+            cut = reason
+    return response.output_text, used, refusal, cut
 
 
-def _chat_reply(completion: Any) -> tuple[str, tuple[int | None, int | None], str | None]:
+def _chat_reply(completion: Any) -> _Reply:
     usage = completion.usage
-    used = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (None, None)
+    used: _Used = (None, None, None)
+    if usage is not None:
+        details = getattr(usage, "completion_tokens_details", None)
+        used = (usage.prompt_tokens, usage.completion_tokens, getattr(details, "reasoning_tokens", None))
     if not completion.choices:
-        return "", used, None
+        return "", used, None, None
     choice = completion.choices[0]
     refusal = getattr(choice.message, "refusal", None)
     if refusal is None and choice.finish_reason == "content_filter":
         refusal = "finish_reason: content_filter"
-    return choice.message.content or "", used, refusal
+    cut = "max_output_tokens" if choice.finish_reason == "length" else None
+    return choice.message.content or "", used, refusal, cut
 
 
 def _repair_request(problems: list[str], segment_count: int) -> str:
@@ -425,7 +502,7 @@ class OpenAITranscriber(_OpenAIProvider):
                              limit_mb=TRANSCRIBE_MAX_MB)
         info = _probe_audio(path)
         filename, content_type, data = _upload_form(path, info)
-        lang = language.strip().lower().replace("_", "-").split("-")[0] if language else None
+        lang = primary_subtag(language) or None
         extra = {"language": lang} if lang else {}
         with self._call("audio.transcriptions", self.model, audio_seconds=round(info.duration, 2),
                         bytes=len(data)) as result:

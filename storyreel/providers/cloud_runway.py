@@ -1,6 +1,6 @@
 """Runway pictures (text-to-image) and clips (image-to-video) through the ``runwayml`` SDK.
 
-R9, R11, R30, R31, R35. A generation is a paid *task*: create it, poll it until it ends,
+A generation is a paid *task*: create it, poll it until it ends,
 download its output. Polling is our own loop (not the SDK's ``wait_for_task_output``,
 which sleeps ~6 s regardless of our settings, ignores CANCELLED in its sync form and never
 deletes a task it gives up on): it knows every status, PENDING, THROTTLED, RUNNING,
@@ -15,7 +15,7 @@ Who retries what (exactly one layer per failure):
   for a refused key), ``ProviderRejected`` (400).
 - A task that FAILED (not for safety), was CANCELLED by someone else, vanished (404) or
   outran ``TASK_TIMEOUT`` raises the transient ``ProviderUnavailable``: the pipeline's
-  scheduler is the one layer that retries it, by calling us again for a new task.
+  call runner is the one layer that retries it, by calling us again for a new task.
   A SAFETY failure is permanent (``ProviderRejected``, code ``safety_rejected``).
 - Two in-call second tries that are not retries of a failure Runway may repeat: a
   picture URL refused as ``promptImage`` (400: it expired) is sent once more as a data
@@ -23,7 +23,7 @@ Who retries what (exactly one layer per failure):
   403/404 on download is refreshed once by fetching the task again. Any other download
   failure is ``ProviderUnavailable``: the retry polls the same, already paid task.
 
-Idempotency (R35): ``TaskRef.started(id)`` is called as soon as create returns and
+Idempotency: ``TaskRef.started(id)`` is called as soon as create returns and
 before any polling; given a ref that holds a task id we poll that task instead of paying
 for a new one, and forget it only when it can never succeed (failed, cancelled, gone,
 timed out and deleted). Usage is reported once, on success: one "image" per picture,
@@ -57,10 +57,11 @@ from ..errors import (
     QuotaExceeded,
     StoryReelError,
 )
+from ..log import ms_since
 from ..media.files import atomic_path
 from ..models import ScriptSegment, VideoFormat
 from ..settings import Settings
-from .base import TaskRef, report_usage
+from .base import NEVER, Stop, TaskRef, report_usage
 
 log = structlog.get_logger(__name__)
 
@@ -190,13 +191,11 @@ def data_uri(picture: Path, limit: int = MAX_DATA_URI) -> str:
 class _Tasks:
     """Create (or resume), poll and download one Runway task; shared by both providers."""
 
-    def __init__(self, client: runwayml.RunwayML, settings: Settings,
-                 cancelled: Callable[[], bool] | None, interrupted: Callable[[], bool] | None = None) -> None:
-        self.client, self.settings, self.cancelled = client, settings, cancelled
-        self.interrupted = interrupted
+    def __init__(self, client: runwayml.RunwayML, settings: Settings) -> None:
+        self.client, self.settings = client, settings
         self._http = httpx.Client(timeout=settings.runway_timeout, follow_redirects=True)
 
-    def run(self, create: Callable[[], str], task: TaskRef, *, model: str) -> str:
+    def run(self, create: Callable[[], str], task: TaskRef, *, model: str, stop: Stop = NEVER) -> str:
         """The output URL of ``task``'s Runway task, creating one with ``create`` if it has none."""
         if task.task_id:
             log.info("runway_task_resumed", provider="runway", model=model, task_id=task.task_id)
@@ -211,10 +210,10 @@ class _Tasks:
                 raise error from exc
             task.started(task_id)  # recorded before the first poll: a crash now loses nothing
             log.info("runway_task_created", provider="runway", model=model, task_id=task_id,
-                     duration_ms=round((time.perf_counter() - started) * 1000))
-        return self._wait(task, model)
+                     duration_ms=ms_since(started))
+        return self._wait(task, model, stop)
 
-    def _wait(self, task: TaskRef, model: str) -> str:
+    def _wait(self, task: TaskRef, model: str, stop: Stop) -> str:
         task_id = task.task_id
         started = time.monotonic()
         deadline = started + self.settings.task_timeout
@@ -250,11 +249,11 @@ class _Tasks:
                 # a status this code does not know: stop rather than guess; the ref is kept
                 raise ProviderFailed(f"Runway task {task_id} has an unknown status {status!r}",
                                      code="generation_failed")
-            if self.cancelled is not None and self.cancelled():
+            if stop.cancelled():
                 self._delete(task_id, model, why="job_cancelled")
                 task.forget()
                 raise JobCancelled(f"job cancelled while Runway task {task_id} was {status}")
-            if self.interrupted is not None and self.interrupted():
+            if stop.interrupted():
                 # this process is stopping, the job is not: the task goes on at Runway and
                 # its recorded id is polled by whichever worker takes the job next
                 raise StepInterrupted(f"stopping while Runway task {task_id} was {status}")
@@ -275,7 +274,7 @@ class _Tasks:
             log.warning("runway_task_delete_failed", provider="runway", model=model, task_id=task_id,
                         reason=why, error=type(exc).__name__)
 
-    def download(self, task: TaskRef, url: str, *, model: str) -> bytes:
+    def download(self, task: TaskRef, url: str, *, model: str, stop: Stop = NEVER) -> bytes:
         """The bytes at ``url``; an expired URL (403/404) is refreshed once from the task."""
         try:
             return self._get(url)
@@ -285,7 +284,7 @@ class _Tasks:
             log.info("runway_output_url_expired", provider="runway", model=model, task_id=task.task_id)
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(f"Runway output download failed: {type(exc).__name__}") from exc
-        fresh = self._wait(task, model)
+        fresh = self._wait(task, model, stop)
         try:
             return self._get(fresh)
         except httpx.HTTPError as exc:
@@ -300,20 +299,38 @@ class _Tasks:
         self._http.close()
 
 
-class RunwayPictureMaker:
-    """``PictureMaker`` on Runway text-to-image (see the module docstring for retries)."""
+class _RunwayProvider:
+    """What both Runway providers share: the SDK client, the settings, the task runner
+    (with its download pool). ``close()`` releases the pool; the SDK client is closed by
+    whoever made it (``Providers.close``: both providers share one)."""
 
     name = "runway"
+    #: the settings field naming this provider's model
+    model_setting = ""
 
-    def __init__(self, client: runwayml.RunwayML, settings: Settings, *,
-                 cancelled: Callable[[], bool] | None = None,
-                 interrupted: Callable[[], bool] | None = None) -> None:
+    def __init__(self, client: runwayml.RunwayML, settings: Settings) -> None:
         self.client, self.settings = client, settings
-        self.model = settings.runway_image_model
-        self._tasks = _Tasks(client, settings, cancelled, interrupted)
+        self.model = getattr(settings, self.model_setting)
+        self._tasks = _Tasks(client, settings)
+
+    def close(self) -> None:
+        """Release the download connection pool."""
+        self._tasks.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class RunwayPictureMaker(_RunwayProvider):
+    """``PictureMaker`` on Runway text-to-image (see the module docstring for retries)."""
+
+    model_setting = "runway_image_model"
 
     def make(self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str,
-             task: TaskRef | None = None) -> Path:
+             task: TaskRef | None = None, stop: Stop = NEVER) -> Path:
         """Generate the segment's picture and write it as a PNG of exactly ``fmt``'s size."""
         task = task if task is not None else TaskRef()
         prompt = _prompt(segment.image_prompt or segment.text or "")
@@ -325,8 +342,8 @@ class RunwayPictureMaker:
             return self.client.text_to_image.create(
                 model=self.model, prompt_text=prompt, ratio=ratio, seed=_seed(seed, segment.index)).id
 
-        url = self._tasks.run(create, task, model=self.model)
-        data = self._tasks.download(task, url, model=self.model)
+        url = self._tasks.run(create, task, model=self.model, stop=stop)
+        data = self._tasks.download(task, url, model=self.model, stop=stop)
         out_path = Path(out_path)
         try:
             with Image.open(io.BytesIO(data)) as img:
@@ -340,12 +357,8 @@ class RunwayPictureMaker:
         report_usage(self.model, 1, "image")
         return out_path
 
-    def close(self) -> None:
-        """Release the download connection pool (the SDK client belongs to the caller)."""
-        self._tasks.close()
 
-
-class RunwayAnimator:
+class RunwayAnimator(_RunwayProvider):
     """``Animator`` on Runway image-to-video (see the module docstring for retries).
 
     The clip is saved as Runway renders it (H.264 MP4, the ratio's own size, 24 fps, the
@@ -353,14 +366,7 @@ class RunwayAnimator:
     and to exactly the segment's length. ``max_bitrate`` cannot be asked of Runway.
     """
 
-    name = "runway"
-
-    def __init__(self, client: runwayml.RunwayML, settings: Settings, *,
-                 cancelled: Callable[[], bool] | None = None,
-                 interrupted: Callable[[], bool] | None = None) -> None:
-        self.client, self.settings = client, settings
-        self.model = settings.runway_video_model
-        self._tasks = _Tasks(client, settings, cancelled, interrupted)
+    model_setting = "runway_video_model"
 
     def billed_seconds(self, seconds: float) -> int:
         """The seconds Runway bills for a clip of ``seconds`` (the duration we ask for)."""
@@ -368,7 +374,7 @@ class RunwayAnimator:
 
     def animate(self, picture: Path, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *,
                 seconds: float, max_bitrate: int | None = None, task: TaskRef | None = None,
-                picture_task: TaskRef | None = None) -> Path:
+                picture_task: TaskRef | None = None, stop: Stop = NEVER) -> Path:
         """Animate ``picture`` into a clip of at least ``seconds`` seconds at ``out_path``."""
         task = task if task is not None else TaskRef()
         duration = clip_seconds(self.model, seconds)
@@ -390,18 +396,14 @@ class RunwayAnimator:
                              segment=segment.index, error=_body(exc))
             return call(data_uri(picture))
 
-        out_url = self._tasks.run(create, task, model=self.model)
-        data = self._tasks.download(task, out_url, model=self.model)
+        out_url = self._tasks.run(create, task, model=self.model, stop=stop)
+        data = self._tasks.download(task, out_url, model=self.model, stop=stop)
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out_path) as tmp:
             tmp.write_bytes(data)
         report_usage(self.model, duration, "second")
         return out_path
-
-    def close(self) -> None:
-        """Release the download connection pool (the SDK client belongs to the caller)."""
-        self._tasks.close()
 
     def _picture_url(self, picture_task: TaskRef | None) -> str | None:
         # Runway's URL saves uploading the picture, but only while it is still signed

@@ -8,8 +8,6 @@ key is a ``ConfigError`` at start-up, naming the variable.
 
 from __future__ import annotations
 
-from typing import Callable
-
 from ..errors import ConfigError
 from ..settings import Settings
 from .base import Providers
@@ -48,14 +46,16 @@ def choose(settings: Settings) -> dict[str, str]:
     explicit = parse_choices(settings.providers)
     has_openai = settings.secret(settings.openai_api_key) is not None
     has_runway = settings.secret(settings.runway_api_key) is not None
+    # speech may go to its own OpenAI-compatible server, which may need no OpenAI key
+    has_speech = has_openai or bool(settings.openai_speech_base_url)
     default = {"script": "openai" if has_openai else "local",
                "pictures": "runway" if has_runway else "local",
                "motion": "runway" if has_runway else "local",
-               "speech": "openai" if has_openai else "local",
+               "speech": "openai" if has_speech else "local",
                "transcription": "openai" if has_openai else "local"}
     chosen = {**default, **explicit}
     for stage, name in chosen.items():
-        if name == "openai" and not has_openai:
+        if name == "openai" and not (has_speech if stage == "speech" else has_openai):
             raise ConfigError("OPENAI_API_KEY is not set", code="config",
                               reason=f"{stage} uses OpenAI but OPENAI_API_KEY is not set")
         if name == "runway" and not has_runway:
@@ -64,14 +64,13 @@ def choose(settings: Settings) -> dict[str, str]:
     return chosen
 
 
-def build_providers(settings: Settings, *, cancelled: Callable[[], bool] | None = None,
-                    interrupted: Callable[[], bool] | None = None) -> Providers:
-    """The ``Providers`` bundle the pipeline runs with; ``cancelled`` lets long provider
-    waits (Runway task polling) stop early when the job is cancelled (the task is
-    deleted), ``interrupted`` when this process stops (the task is left to be resumed)."""
+def build_providers(settings: Settings) -> Providers:
+    """The ``Providers`` bundle the pipeline runs with. Build it once per process and
+    share it between jobs; ``close()`` (or ``with``) releases its clients. A job's cancel
+    and stop checks reach the providers with each call, not here."""
     chosen = choose(settings)
     openai_client = runway_client = None
-    if "openai" in chosen.values():
+    if any(name == "openai" for stage, name in chosen.items() if stage != "speech"):
         from .cloud_openai import make_openai_client
 
         openai_client = make_openai_client(settings)
@@ -92,7 +91,7 @@ def build_providers(settings: Settings, *, cancelled: Callable[[], bool] | None 
     if chosen["pictures"] == "runway":
         from .cloud_runway import RunwayPictureMaker
 
-        pictures = RunwayPictureMaker(runway_client, settings, cancelled=cancelled, interrupted=interrupted)
+        pictures = RunwayPictureMaker(runway_client, settings)
     else:
         from .local.pictures import ProceduralPictureMaker
 
@@ -101,17 +100,27 @@ def build_providers(settings: Settings, *, cancelled: Callable[[], bool] | None 
     if chosen["motion"] == "runway":
         from .cloud_runway import RunwayAnimator
 
-        motion = RunwayAnimator(runway_client, settings, cancelled=cancelled, interrupted=interrupted)
+        motion = RunwayAnimator(runway_client, settings)
     else:
         from .local.motion import KenBurnsAnimator
 
         motion = KenBurnsAnimator(ffmpeg_binary=settings.ffmpeg_binary)
         motion.concurrency = settings.local_motion_workers  # CPU-bound: one clip per core
 
+    speech_client = None
     if chosen["speech"] == "openai":
-        from .cloud_openai import OpenAINarrator
+        from .cloud_openai import make_speech_client, speech_api
 
-        speech = OpenAINarrator(openai_client, settings)
+        separate = settings.openai_speech_base_url or settings.secret(settings.openai_speech_api_key)
+        speech_client = make_speech_client(settings) if separate or openai_client is None else openai_client
+        if speech_api(settings) == "realtime":
+            from .cloud_realtime import OpenAIRealtimeNarrator
+
+            speech = OpenAIRealtimeNarrator(speech_client, settings)
+        else:
+            from .cloud_openai import OpenAINarrator
+
+            speech = OpenAINarrator(speech_client, settings)
     else:
         from .local.speech import EspeakNarrator
 
@@ -125,4 +134,6 @@ def build_providers(settings: Settings, *, cancelled: Callable[[], bool] | None 
         from .local.transcribe import SphinxTranscriber
 
         transcriber = SphinxTranscriber()
-    return Providers(script=script, pictures=pictures, motion=motion, speech=speech, transcriber=transcriber)
+    clients = [c for c in (openai_client, runway_client, speech_client) if c is not None]
+    return Providers(script=script, pictures=pictures, motion=motion, speech=speech, transcriber=transcriber,
+                     clients=clients)

@@ -28,6 +28,9 @@ refusal), "slow" (answer after ``latency`` s), and for scripts "malformed_json",
 "wrong_count" (one segment too many), "refusal"; for transcription "empty_text". ``fake.latency`` delays every
 call. ``fake.count(endpoint)`` counts calls, failed ones included.
 
+The Realtime API (``GET /v1/realtime`` upgraded to a WebSocket) is served on the same port by
+``tests/fakes/openai_realtime.py``; its faults are queued with ``fake.realtime_fault(...)``.
+
 Run alone: ``python -m tests.fakes.openai_server --port 8081 [--api-key K]``.
 """
 
@@ -59,7 +62,27 @@ ENDPOINTS = {
     "/v1/audio/transcriptions": "transcriptions",
 }
 FAULT_KINDS = {"rate_limit", "server_error", "quota", "auth", "bad_request", "slow",
-               "malformed_json", "wrong_count", "refusal", "empty_text"}
+               "malformed_json", "wrong_count", "refusal", "incomplete", "empty_text"}
+#: reasoning efforts each family takes (what the API lists in its "Supported values" error)
+_EFFORTS = {"gpt-6": ("none", "low", "medium", "high", "xhigh", "max"),
+            "gpt-5": ("minimal", "low", "medium", "high"),
+            "o": ("low", "medium", "high")}
+_SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
+             "logit_bias")
+#: the models the fake knows, with OpenAI's announced shutdown dates (None: none announced)
+MODELS: dict[str, str | None] = {
+    "gpt-6-luna": None, "gpt-6-sol": None, "gpt-5.5": None, "gpt-5.4-mini": None,
+    "gpt-4.1-mini": "2027-01-14", "gpt-4.1": "2027-01-14", "gpt-4o": "2027-01-14", "gpt-4o-mini": "2027-01-14",
+    "gpt-4.1-nano": "2026-10-23", "o3": "2026-12-11",
+    "gpt-realtime-2.1-mini": None, "gpt-realtime-2.1": None, "gpt-realtime-mini": None,
+    "tts-1": "2027-01-06", "tts-1-hd": "2027-01-06", "gpt-4o-mini-tts": "2027-01-06",
+    "gpt-transcribe": None, "gpt-4o-mini-transcribe": "2027-02-26", "gpt-4o-transcribe": "2027-02-26",
+    "whisper-1": "2027-02-26",
+}
+#: models that reason (they refuse sampling parameters; only they take ``reasoning``)
+REASONING_PREFIXES = ("gpt-6", "gpt-5", "o1", "o3", "o4", "gpt-realtime-2")
+#: the only models /v1/audio/speech serves (all shut down on 2027-01-06)
+SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 SPEECH_RATE = 24000
 VOICES = {"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
           "marin", "cedar"}
@@ -99,6 +122,10 @@ class FakeOpenAI(FakeServer):
         self.uploads: list[dict] = []  # what each transcription request carried
         self._faults: list[Fault] = []
         self._flock = threading.Lock()
+        #: model id → shutdown date ("YYYY-MM-DD") or None; a model past its date is refused
+        self.models: dict[str, str | None] = dict(MODELS)
+        #: what "today" is for shutdown dates (tests move it); None: the real date
+        self.today: str | None = None
 
     # ---- configuration ----
     def fault(self, kind: str, *, times: int | None = 1, endpoint: str | None = None,
@@ -106,7 +133,7 @@ class FakeOpenAI(FakeServer):
         """Queue a fault (see the module docstring); faults are consumed in order."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}")
-        if endpoint is not None and endpoint not in ENDPOINTS.values():
+        if endpoint is not None and endpoint not in (*ENDPOINTS.values(), "models"):
             raise ValueError(f"unknown endpoint {endpoint!r}")
         fault = Fault(kind, times, endpoint, retry_after, latency, code)
         with self._flock:
@@ -116,6 +143,45 @@ class FakeOpenAI(FakeServer):
     def clear_faults(self) -> None:
         with self._flock:
             self._faults.clear()
+
+    def websocket(self, request: Request, handler) -> None:
+        """``GET /v1/realtime?model=…`` upgraded to a WebSocket: the Realtime API."""
+        from .openai_realtime import serve_realtime
+
+        serve_realtime(self, request, handler)
+
+    def retired(self, model: str) -> bool:
+        """True when ``model``'s shutdown date has come (it then answers as a removed model)."""
+        date = self.models.get(model)
+        return date is not None and date <= (self.today or time.strftime("%Y-%m-%d", time.gmtime()))
+
+    # ---- the Realtime API (served by tests/fakes/openai_realtime.py) ----
+    #: seconds before each realtime response's first audio; audio seconds streamed a second (0: at once)
+    realtime_latency: float = 0.0
+    realtime_speed: float = 0.0
+
+    def realtime_fault(self, kind: str, *, times: int | None = 1, latency: float = 0.0,
+                       code: str | None = None) -> Fault:
+        """Queue a fault for the next ``times`` realtime responses ("error", "drop", "paraphrase",
+        "slow"; see ``tests/fakes/openai_realtime.py``); ``clear_faults`` clears these too."""
+        from .openai_realtime import REALTIME_FAULTS
+
+        if kind not in REALTIME_FAULTS:
+            raise ValueError(f"unknown realtime fault {kind!r}")
+        fault = Fault(kind, times, "realtime", None, latency, code)
+        with self._flock:
+            self._faults.append(fault)
+        return fault
+
+    @property
+    def realtime_connections(self) -> int:
+        """Realtime WebSocket sessions accepted so far (``count("realtime")`` counts responses)."""
+        return self.count("realtime_connections")
+
+    @property
+    def realtime_peak(self) -> int:
+        """The most realtime sessions that were open at once."""
+        return self.count("realtime_peak")
 
     def count(self, endpoint: str) -> int:
         """Calls made to ``endpoint`` ("responses", "chat", "speech", "transcriptions")."""
@@ -135,21 +201,20 @@ class FakeOpenAI(FakeServer):
     def handle(self, request: Request) -> Reply:
         if self.latency:
             time.sleep(self.latency)
-        endpoint = ENDPOINTS.get(request.path.rstrip("/"))
+        path = request.path.rstrip("/")
+        if request.method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
+            return self._models(request, path)
+        endpoint = ENDPOINTS.get(path)
         if request.method != "POST" or endpoint is None:
             return _error(404, f"Invalid URL ({request.method} {request.path})", "invalid_request_error")
         with self._flock:
             self.counts[endpoint] += 1
-        auth = request.headers.get("authorization", "")
-        if not auth.startswith("Bearer ") or not auth[7:].strip():
-            return _error(401, "You didn't provide an API key. You need to provide your API key in an "
-                          "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                          "invalid_request_error")
-        if auth[7:] != self.api_key:
-            return self._bad_key(auth[7:])
+        refused = self._authorized(request)
+        if refused is not None:
+            return refused
         fault = self._take_fault(endpoint)
         if fault is not None:
-            reply = self._fault_reply(fault, endpoint, auth[7:])
+            reply = self._fault_reply(fault, endpoint, self.api_key)
             if reply is not None:
                 return reply
         if endpoint == "transcriptions":
@@ -161,9 +226,58 @@ class FakeOpenAI(FakeServer):
                           "aren't using your HTTP library correctly.)", "invalid_request_error")
         if not isinstance(body, dict) or not body.get("model"):
             return _error(400, "you must provide a model parameter", "invalid_request_error", param="model")
+        gone = self._model_gone(str(body["model"]))
+        if gone is not None:
+            return gone
         if endpoint == "speech":
             return self._speech(body)
         return self._script(endpoint, body, fault)
+
+    # ---- models ----
+    def _authorized(self, request: Request) -> Reply | None:
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or not auth[7:].strip():
+            return _error(401, "You didn't provide an API key. You need to provide your API key in an "
+                          "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                          "invalid_request_error")
+        if auth[7:] != self.api_key:
+            return self._bad_key(auth[7:])
+        return None
+
+    def _models(self, request: Request, path: str) -> Reply:
+        """``GET /v1/models`` and ``GET /v1/models/{id}``: each model with its ``shutdown_date``."""
+        with self._flock:
+            self.counts["models"] += 1
+        refused = self._authorized(request)
+        if refused is not None:
+            return refused
+        fault = self._take_fault("models")
+        if fault is not None:
+            reply = self._fault_reply(fault, "models", self.api_key)
+            if reply is not None:
+                return reply
+        if path == "/v1/models":
+            return _ok({"object": "list", "data": [_model(m, d) for m, d in self.models.items()
+                                                   if not self.retired(m)]})
+        model = path[len("/v1/models/"):]
+        if model not in self.models:
+            return _error(404, f"The model '{model}' does not exist", "invalid_request_error", param="model",
+                          code="model_not_found")
+        # a model past its date is still described (its date tells why calls to it fail)
+        return _ok(_model(model, self.models[model]))
+
+    def _model_gone(self, model: str) -> Reply | None:
+        """The answer OpenAI gives a call to a model it does not serve (unknown or shut down)."""
+        if model in self.models and not self.retired(model):
+            return None
+        if model not in self.models and not any(model.startswith(f"{m}-") for m in self.models):
+            return _error(404, f"The model `{model}` does not exist or you do not have access to it.",
+                          "invalid_request_error", code="model_not_found")
+        if model in self.models:
+            return _error(404, f"The model `{model}` has been deprecated, learn more here: "
+                          "https://platform.openai.com/docs/deprecations", "invalid_request_error",
+                          code="model_not_found")
+        return None  # a dated snapshot of a known model
 
     def _bad_key(self, key: str) -> Reply:
         shown = key if self.leak_key_in_errors else f"{key[:3]}{'*' * max(0, len(key) - 7)}{key[-4:]}"
@@ -214,6 +328,9 @@ class FakeOpenAI(FakeServer):
         if not user_texts:
             return _error(400, "Missing required parameter: 'input'.", "invalid_request_error",
                           param="input", code="missing_required_parameter")
+        refused = _check_reasoning(endpoint, body)
+        if refused is not None:
+            return refused
         count = _segment_count(schema, instructions)
         kind = fault.kind if fault is not None else None
         script = write_script(user_texts[0], count + (1 if kind == "wrong_count" else 0),
@@ -223,15 +340,33 @@ class FakeOpenAI(FakeServer):
             text = text[: len(text) // 2]  # cut off mid-way, as a truncated generation is
         refusal = "I'm sorry, but I can't help with that request." if kind == "refusal" else None
         used_in = _tokens(instructions + " ".join(user_texts))
-        used_out = _tokens(refusal or text)
+        effort = _effort(endpoint, body)
+        reasoning = {"none": 0, "minimal": 16, "low": 120, "medium": 600, "high": 2400}.get(effort or "", 4000)
+        if _family(str(body["model"])) is None:
+            reasoning = 0
+        if kind == "incomplete":  # the output budget ran out: reasoning took it, the text is cut off
+            text = text[: len(text) // 3]
+        used_out = _tokens(refusal or text) + reasoning
         model = _snapshot(str(body["model"]))
         if endpoint == "chat":
-            return _ok(_chat_completion(model, None if refusal else text, refusal, used_in, used_out))
-        return _ok(_response(model, body, text, refusal, used_in, used_out))
+            reply = _chat_completion(model, None if refusal else text, refusal, used_in, used_out, reasoning)
+            if kind == "incomplete":
+                reply["choices"][0]["finish_reason"] = "length"
+            return _ok(reply)
+        reply = _response(model, body, text, refusal, used_in, used_out, reasoning)
+        if kind == "incomplete":
+            reply.update(status="incomplete", incomplete_details={"reason": "max_output_tokens"}, completed_at=None)
+            reply["output"][-1]["status"] = "incomplete"
+        return _ok(reply)
 
     # ---- speech ----
     def _speech(self, body: dict) -> Reply:
         text, voice, fmt = body.get("input"), body.get("voice"), body.get("response_format", "mp3")
+        model = str(body["model"])
+        if not any(model == m or model.startswith(f"{m}-") for m in SPEECH_MODELS):
+            listed = ", ".join(f"'{m}'" for m in SPEECH_MODELS)
+            return _error(400, f"Invalid value: '{model}'. Supported values are: {listed}.",
+                          "invalid_request_error", param="model", code="invalid_value")
         if not isinstance(text, str) or not text:
             return _error(400, "Missing required parameter: 'input'.", "invalid_request_error", param="input",
                           code="missing_required_parameter")
@@ -303,7 +438,56 @@ def _error(status: int, message: str, type_: str, *, param: str | None = None, c
     return Reply.json(envelope, status, {**_common_headers(), **(headers or {})})
 
 
-def _response(model: str, body: dict, text: str, refusal: str | None, used_in: int, used_out: int) -> dict:
+def _family(model: str) -> str | None:
+    """The reasoning family of ``model`` ("gpt-6", "gpt-5", "o"), None when it does not reason."""
+    for prefix in ("gpt-6", "gpt-5"):
+        if model.startswith(prefix):
+            return prefix
+    return "o" if re.match(r"o\d", model) else None
+
+
+def _effort(endpoint: str, body: dict) -> str | None:
+    if endpoint == "chat":
+        return body.get("reasoning_effort")
+    return (body.get("reasoning") or {}).get("effort")
+
+
+def _check_reasoning(endpoint: str, body: dict) -> Reply | None:
+    """What the API says to parameters a model does not take: reasoning models refuse
+    sampling parameters (and ``max_tokens`` in Chat Completions); other models refuse a
+    reasoning effort; an effort the family does not know is an unsupported value."""
+    family = _family(str(body["model"]))
+    name = "reasoning_effort" if endpoint == "chat" else "reasoning.effort"
+    effort = _effort(endpoint, body)
+    if family is None:
+        if effort is not None:
+            return _error(400, f"Unsupported parameter: '{name}' is not supported with this model.",
+                          "invalid_request_error", param=name, code="unsupported_parameter")
+        return None
+    for param in _SAMPLING:
+        if param in body and body[param] is not None:
+            return _error(400, f"Unsupported parameter: '{param}' is not supported with this model.",
+                          "invalid_request_error", param=param, code="unsupported_parameter")
+    if endpoint == "chat" and body.get("max_tokens") is not None:
+        return _error(400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                      "'max_completion_tokens' instead.", "invalid_request_error", param="max_tokens",
+                      code="unsupported_parameter")
+    allowed = _EFFORTS[family]
+    if effort is not None and effort not in allowed:
+        listed = ", ".join(f"'{e}'" for e in allowed[:-1]) + f", and '{allowed[-1]}'"
+        return _error(400, f"Unsupported value: '{name}' does not support '{effort}' with this model. "
+                      f"Supported values are: {listed}.", "invalid_request_error", param=name,
+                      code="unsupported_value")
+    return None
+
+
+def _model(model: str, shutdown_date: str | None) -> dict:
+    return {"id": model, "object": "model", "created": 1767225600, "owned_by": "system",
+            "shutdown_date": shutdown_date}
+
+
+def _response(model: str, body: dict, text: str, refusal: str | None, used_in: int, used_out: int,
+              reasoning: int = 0) -> dict:
     content = ({"type": "refusal", "refusal": refusal} if refusal
                else {"type": "output_text", "text": text, "annotations": [], "logprobs": []})
     now = int(time.time())
@@ -315,18 +499,20 @@ def _response(model: str, body: dict, text: str, refusal: str | None, used_in: i
         "output": [{"id": f"msg_{uuid.uuid4().hex}", "type": "message", "status": "completed",
                     "role": "assistant", "content": [content]}],
         "parallel_tool_calls": True, "previous_response_id": None, "prompt_cache_key": None,
-        "reasoning": {"effort": None, "summary": None}, "safety_identifier": None, "service_tier": "default",
+        "reasoning": {"effort": (body.get("reasoning") or {}).get("effort"), "summary": None},
+        "safety_identifier": None, "service_tier": "default",
         "store": body.get("store", True), "temperature": 1.0,
         "text": {**(body.get("text") or {"format": {"type": "text"}}), "verbosity": "medium"},
         "tool_choice": "auto", "tools": [], "top_logprobs": 0, "top_p": 1.0, "truncation": "disabled",
         "usage": {"input_tokens": used_in, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-                  "output_tokens": used_out, "output_tokens_details": {"reasoning_tokens": 0},
+                  "output_tokens": used_out, "output_tokens_details": {"reasoning_tokens": reasoning},
                   "total_tokens": used_in + used_out},
         "user": None, "metadata": {},
     }
 
 
-def _chat_completion(model: str, text: str | None, refusal: str | None, used_in: int, used_out: int) -> dict:
+def _chat_completion(model: str, text: str | None, refusal: str | None, used_in: int, used_out: int,
+                     reasoning: int = 0) -> dict:
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:29]}", "object": "chat.completion", "created": int(time.time()),
         "model": model,
@@ -335,7 +521,7 @@ def _chat_completion(model: str, text: str | None, refusal: str | None, used_in:
                      "logprobs": None, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": used_in, "completion_tokens": used_out, "total_tokens": used_in + used_out,
                   "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                  "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                  "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
                                                 "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
         "service_tier": "default", "system_fingerprint": "fp_fake0000",
     }

@@ -64,6 +64,11 @@ class FakeServer:
                               {k.lower(): v for k, v in self.headers.items()}, body)
                 with fake._lock:
                     fake.calls.append(req)
+                if req.headers.get("upgrade", "").lower() == "websocket":
+                    # the connection now belongs to the WebSocket session; it ends with it
+                    fake.websocket(req, self)
+                    self.close_connection = True
+                    return
                 try:
                     reply = fake.handle(req)
                 except Exception as exc:  # a bug in the fake must show, not hang the client
@@ -74,7 +79,10 @@ class FakeServer:
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(reply.body)
+                    try:
+                        self.wfile.write(reply.body)
+                    except (BrokenPipeError, ConnectionResetError):  # the client gave up (timed out)
+                        self.close_connection = True
 
             do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _serve
 
@@ -95,6 +103,10 @@ class FakeServer:
 
     def handle(self, request: Request) -> Reply:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def websocket(self, request: Request, handler: BaseHTTPRequestHandler) -> None:
+        """Serve a WebSocket upgrade on ``handler``'s connection (fakes that speak one)."""
+        handler.send_error(400, "WebSocket not supported here")
 
     def calls_to(self, method: str, path_part: str) -> list[Request]:
         with self._lock:

@@ -16,6 +16,7 @@ from pathlib import Path
 import structlog
 from PIL import Image, ImageOps
 
+from ...log import ms_since
 from ...errors import MediaError
 from ...media.ffmpeg import finish, popen_ffmpeg
 from ...media.files import atomic_path
@@ -81,7 +82,10 @@ class KenBurnsAnimator:
         max_bitrate: int | None = None,
         task: object = None,
         picture_task: object = None,
+        stop: object = None,
     ) -> Path:
+        """Render the picture with an eased pan and zoom into an H.264 clip of ``seconds``
+        (a few seconds of CPU: nothing to stop early, so ``stop`` is not asked)."""
         started = time.perf_counter()
         try:
             with Image.open(picture) as img:
@@ -115,5 +119,5 @@ class KenBurnsAnimator:
                 raise
             finish(proc, what="ken_burns")
         log.debug("clip_rendered", segment=segment.index, frames=frames,
-                  duration_ms=round((time.perf_counter() - started) * 1000))
+                  duration_ms=ms_since(started))
         return out_path

@@ -48,7 +48,8 @@ class ProceduralPictureMaker:
     model = "local-pictures"
 
     def make(
-        self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str, task: object = None
+        self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str, task: object = None,
+        stop: object = None,
     ) -> Path:
         """Draw the picture of ``segment`` and write it as a PNG of exactly ``fmt``'s size."""
         out_path = Path(out_path)

@@ -11,7 +11,7 @@ import hashlib
 import re
 
 from ...models import Script
-from ...pipeline.script import split_script
+from ...splitting import split_script
 
 _LEADS = {
     "en": re.compile(r"^(please\s+)?((make|create|generate)\s+)?(me\s+)?(a\s+)?(short\s+)?"

@@ -16,7 +16,6 @@ import array
 import ctypes
 import os
 import sys
-import threading
 import time
 import wave
 from dataclasses import dataclass
@@ -24,8 +23,11 @@ from pathlib import Path
 
 import structlog
 
+from ...log import ms_since
 from ...errors import ConfigError, InputError, MediaError, NotAvailableOffline
+from ...lang import primary_subtag
 from ...media.files import atomic_path
+from .forksafe import ForkSafeLock
 
 log = structlog.get_logger(__name__)
 
@@ -46,8 +48,8 @@ _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
 
-_lock = threading.Lock()
 _chunks: list[bytes] = []  # filled by the callback while ``_lock`` is held
+_lock = ForkSafeLock(on_fork=_chunks.clear)
 
 
 @dataclass
@@ -69,16 +71,6 @@ def _on_audio(wav, count, _events):  # called by espeak_Synth, in the calling th
     return 0  # 0 = go on
 
 
-def _after_fork_in_child() -> None:
-    # another thread may have held the lock at fork time; the child starts with a free one
-    global _lock
-    _lock = threading.Lock()
-    _chunks.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 class EspeakNarrator:
     """``Narrator`` speaking with eSpeak NG, offline; writes 16-bit mono WAV at 22050 Hz.
 
@@ -90,6 +82,8 @@ class EspeakNarrator:
 
     name = "espeak"
     max_chars = 4000
+    #: the library speaks one text at a time in a process (``_lock``): no point in more
+    concurrency = 1
 
     def __init__(self, rate_wpm: int = 165, pitch: int | None = None) -> None:
         if not 80 <= rate_wpm <= 450:
@@ -120,7 +114,7 @@ class EspeakNarrator:
             voice=voice,
             chars=len(text),
             audio_seconds=round(len(pcm) / 2 / sample_rate, 2),
-            duration_ms=round((time.perf_counter() - started) * 1000),
+            duration_ms=ms_since(started),
         )
         return out_path
 
@@ -162,7 +156,7 @@ def _engine_for_this_process() -> _Engine:
     lib.espeak_SetSynthCallback(_on_audio)
     _engine = _Engine(lib, data_path, sample_rate, os.getpid())
     log.info("espeak_initialised", sample_rate=sample_rate,
-             duration_ms=round((time.perf_counter() - started) * 1000))
+             duration_ms=ms_since(started))
     return _engine
 
 
@@ -192,7 +186,7 @@ def _load_library() -> tuple[ctypes.CDLL, str]:
 def _select_voice(engine: _Engine, language: str) -> str:
     """Make the voice for ``language`` current (call with ``_lock`` held); return its name."""
     code = (language or "").strip().lower().replace("_", "-")
-    primary = code.split("-")[0]
+    primary = primary_subtag(code)
     for name in dict.fromkeys((_VOICES.get(code, code), _VOICES.get(primary, primary))):
         if not name or not name.isascii():
             continue

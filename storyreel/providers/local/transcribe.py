@@ -12,9 +12,7 @@ Retries: none here; every failure is permanent (``InputError`` for unusable audi
 
 from __future__ import annotations
 
-import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,9 +20,12 @@ from typing import Any
 import numpy as np
 import structlog
 
+from ...log import ms_since
 from ...errors import InputError, MediaError, NotAvailableOffline
 from ...media.ffmpeg import run_ffmpeg
+from ...lang import primary_subtag
 from ...models import Transcript
+from .forksafe import ForkSafeLock
 
 log = structlog.get_logger(__name__)
 
@@ -33,17 +34,8 @@ _FRAME = 480  # samples: 30 ms
 #: a recording whose loudest 30 ms stays under this RMS (about -50 dBFS) has no speech;
 #: the decoder would otherwise "hear" a word in digital silence, depending on history
 _SILENCE_RMS = 100.0
-_lock = threading.Lock()
+_lock = ForkSafeLock()
 _decoder: Any = None  # pocketsphinx.Decoder, built on first use
-
-
-def _after_fork_in_child() -> None:
-    # another thread may have held the lock at fork time; the child starts with a free one
-    global _lock
-    _lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SphinxTranscriber:
@@ -78,7 +70,7 @@ class SphinxTranscriber:
             provider=self.name,
             audio_seconds=round(len(pcm) / 2 / _SAMPLE_RATE, 2),
             chars=len(text),
-            duration_ms=round((time.perf_counter() - started) * 1000),
+            duration_ms=ms_since(started),
         )
         return Transcript(text, language="en")
 
@@ -106,7 +98,7 @@ class SphinxTranscriber:
 
 
 def _is_english(language: str) -> bool:
-    return language.strip().lower().replace("_", "-").split("-")[0] == "en"
+    return primary_subtag(language) == "en"
 
 
 def _is_silent(pcm: bytes) -> bool:
@@ -148,5 +140,5 @@ def _load_decoder() -> Any:
         )
     except (ImportError, RuntimeError, ValueError, OSError) as exc:
         raise NotAvailableOffline(f"pocketsphinx cannot load: {exc}", code="pocketsphinx_unavailable") from exc
-    log.info("pocketsphinx_loaded", duration_ms=round((time.perf_counter() - started) * 1000))
+    log.info("pocketsphinx_loaded", duration_ms=ms_since(started))
     return _decoder

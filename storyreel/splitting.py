@@ -1,4 +1,4 @@
-"""Splitting a narration script into N timed segments of S seconds (R8).
+"""Splitting a narration script into N timed segments of S seconds.
 
 The split is a small dynamic programme over the script's words: every segment should
 hold about the same number of words (so the narration keeps an even pace), and a
@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..models import Script, ScriptSegment
+from .models import Script, ScriptSegment
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*$")
 _CLAUSE_END = re.compile(r"[,;:]+[\"'»”)\]]*$")

@@ -1,0 +1,150 @@
+"""One way through a job: ``Pipeline`` runs the stages in order for a shell (CLI, bot).
+
+    script → [approve] ─┬→ pictures → [approve the first 5] → clips → [approve the first 3] ─┬→ assembly
+                        └→ narration ──────────────────────────────────────────────────────────┘
+    → delivery → cleanup
+
+Who does what: ``admission`` accepts a job (or refuses it before anything is spent),
+``stages`` does each stage's work, ``schedule`` decides when each segment's steps run,
+``approvals.ApprovalFlow`` asks a person and reads the answers, ``calls.CallRunner`` runs
+every provider call (the one layer that retries), ``recorder`` saves the job and its
+history. The shell supplies the approvals, the progress sink, the cancel and stop
+checks and the delivery.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import structlog
+
+from ..errors import JobCancelled, StepInterrupted
+from ..log import ms_since
+from ..media.files import FileManager
+from ..models import Job, JobStatus, VideoFormat
+from ..providers.base import Providers, Stop
+from ..settings import Settings
+from .admission import admit
+from .approvals import ApprovalFlow, Approvals, AutoApprove, Gate, GateApprovals, Preview
+from .calls import CallRunner
+from .ledger import MemorySpending, Spending
+from .recorder import JobRecorder, Progress
+from .schedule import produce
+from .stages import Outcome, Stages
+from .store import JobStore, LocalJobStore
+
+Deliver = Callable[[Job, Outcome], None]
+
+
+class Pipeline:
+    """Runs a job's stages with the given providers (built once per process and shared)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        providers: Providers,
+        *,
+        files: FileManager | None = None,
+        store: JobStore | None = None,
+        approvals: Approvals | None = None,
+        gate: Gate | None = None,
+        progress: Progress | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+        interrupted: Callable[[], bool] = lambda: False,
+        spending: Spending | None = None,
+    ) -> None:
+        self.settings = settings
+        self.providers = providers
+        self.files = files or FileManager(settings.work_dir)
+        self.spending = spending or MemorySpending()
+        stop = Stop(cancelled=cancelled, interrupted=interrupted)
+        self.recorder = JobRecorder(store or LocalJobStore(self.files), progress)
+        self.calls = CallRunner(settings, self.recorder, self.spending, stop)
+        self.stages = Stages(settings, providers, self.files, self.recorder, self.calls)
+        approvals = approvals or (GateApprovals(gate) if gate is not None else AutoApprove())
+        self.flow = ApprovalFlow(approvals, self.recorder, stop)
+
+    # ---- jobs -------------------------------------------------------------------------
+    def new_job(self, prompt: str, *, language: str | None = None, job_id: str | None = None, **fields) -> Job:
+        """A job for ``prompt`` (no folder yet), or the ``InputError`` that refuses it;
+        nothing is spent before this passes (see ``admission.admit``)."""
+        return admit(self.settings, self.providers, self.spending, prompt, language=language, job_id=job_id,
+                     **fields)
+
+    def run(self, job: Job, deliver: Deliver, *, script_text: str | None = None) -> Outcome:
+        """The whole job in this process, waiting for each approval (the CLI)."""
+        self.files.create_job_dir(job.job_id)
+        outcome = self.advance(job, deliver, script_text=script_text, wait=True)
+        assert outcome is not None
+        return outcome
+
+    def advance(self, job: Job, deliver: Deliver, *, script_text: str | None = None,
+                wait: bool = False) -> Outcome | None:
+        """Do everything the job allows now. Returns the delivered ``Outcome``, or None
+        when the job waits for a person (only with ``wait=False``: the caller is freed
+        and calls again once the answer is in). The job's folder is deleted when the job
+        ends: delivered, cancelled or failed."""
+        structlog.contextvars.bind_contextvars(job_id=job.job_id, user_id=job.user_id)
+        note = self.recorder.note
+        started = time.perf_counter()
+        if job.status == JobStatus.CREATED:
+            note(job, "job_started", language=job.language, segments=job.segment_count,
+                 seconds=job.segment_seconds, aspect=job.aspect.value, estimate=job.estimate)
+        try:
+            self.files.create_job_dir(job.job_id)
+            self.stages.write_script(job, script_text)
+            self.flow.request(job, Preview("script", script=job.script, cost=job.estimate))
+            if wait:
+                self.flow.wait(job, "script")
+            elif not self.flow.approved(job, "script"):
+                return None
+            if not produce(self.stages, self.flow, job, wait=wait):
+                return None
+            outcome = self.stages.assemble(job)
+            deliver(job, outcome)
+            note(job, "job_done", duration_ms=ms_since(started), size=outcome.size, cost=job.cost)
+            self.recorder.set_status(job, JobStatus.DONE)
+            self.files.cleanup_job(job.job_id)
+            return outcome
+        except StepInterrupted:
+            # not an end: the job stays as recorded and another process goes on with it
+            note(job, "job_step_interrupted", stage=job.status.value)
+            self.recorder.save(job)
+            raise
+        except JobCancelled:
+            note(job, "job_cancelled", stage=job.status.value, cost=job.cost)
+            job.status = JobStatus.CANCELLED
+            self.files.cleanup_job(job.job_id)
+            raise
+        except BaseException as exc:
+            job.status, job.error = JobStatus.FAILED, getattr(exc, "code", type(exc).__name__)
+            note(job, "job_failed", level="error", error=str(exc), code=job.error, cost=job.cost)
+            self.files.cleanup_job(job.job_id)
+            raise
+        finally:
+            structlog.contextvars.unbind_contextvars("job_id", "user_id")
+
+    # ---- the stages one at a time (benchmarks, tests, the bot's delivery) ----------------
+    def video_format(self, job: Job) -> VideoFormat:
+        return self.stages.video_format(job)
+
+    def save(self, job: Job) -> None:
+        self.recorder.save(job)
+
+    def write_script(self, job: Job, script_text: str | None = None) -> None:
+        self.stages.write_script(job, script_text)
+
+    def make_pictures(self, job: Job) -> None:
+        """Every picture, no approvals asked."""
+        produce(self.stages, self.flow, job, clips=False, narration=False, wait=True, previews=False)
+
+    def make_clips(self, job: Job) -> None:
+        """Every clip from its picture, no approvals asked."""
+        produce(self.stages, self.flow, job, pictures=False, narration=False, wait=True, previews=False)
+
+    def narrate(self, job: Job) -> None:
+        self.stages.narrate(job)
+
+    def assemble(self, job: Job) -> Outcome:
+        return self.stages.assemble(job)

@@ -1,0 +1,66 @@
+"""Every Redis key StoryReel uses, in one place (the bot's state, the webhook's dedupe,
+spending, model lookups). Each process that shares a Redis shares these names.
+
+    storyreel:job:{job_id}              the job (JSON), kept a day after its last change
+    approval:{job_id}:{type}            "pending" | "approved" | "cancelled" (type: script, images, videos)
+    storyreel:cancel:{job_id}           why the job was stopped: "user" | "timeout" | "blocked"
+    storyreel:active:{user_id}          the user's running jobs (sorted set, scored by start time)
+    storyreel:lock:{job_id}             held by the worker running the job's step
+    storyreel:again:{job_id}            "someone asked for a step while the lock was held"
+    storyreel:running                   the jobs whose step should be running now (set)
+    storyreel:approval-deadlines        approvals still open, scored by their deadline
+    storyreel:update:{update_id}        a Telegram update already accepted (dedupe, a day)
+    storyreel:spend:{user_id}:{day}     a user's spending on one UTC day (USD), kept two days
+    storyreel:model:{model}@{host}      an OpenAI model's shutdown-date lookup (JSON)
+    LIMITS:…                            the `limits` library's rate-limit windows
+"""
+
+from __future__ import annotations
+
+PREFIX = "storyreel:"
+RUNNING = "storyreel:running"
+DEADLINES = "storyreel:approval-deadlines"
+UPDATE_PREFIX = "storyreel:update:"
+SPEND_PREFIX = "storyreel:spend"
+MODEL_PREFIX = "storyreel:model:"
+JOB_PATTERN = "storyreel:job:*"
+
+
+def job(job_id: str) -> str:
+    return f"storyreel:job:{job_id}"
+
+
+def approval(job_id: str, key_type: str) -> str:
+    return f"approval:{job_id}:{key_type}"
+
+
+def cancel(job_id: str) -> str:
+    return f"storyreel:cancel:{job_id}"
+
+
+def active(user_id: int | str | None) -> str:
+    return f"storyreel:active:{user_id}"
+
+
+def lock(job_id: str) -> str:
+    return f"storyreel:lock:{job_id}"
+
+
+def again(job_id: str) -> str:
+    return f"storyreel:again:{job_id}"
+
+
+def update(update_id: int | str) -> str:
+    return f"{UPDATE_PREFIX}{update_id}"
+
+
+def spend(user_id: int | str | None, day: str) -> str:
+    return f"{SPEND_PREFIX}:{user_id}:{day}"
+
+
+# ---- the inbox: each chat's updates, taken in order -----------------------------------
+# (keys of the webhook-to-worker hand-over are added here)
+
+
+# ---- limits shared by every worker, and paid results every host can reach ----------------
+# (keys of the cross-process model slots and the shared results are added here)
