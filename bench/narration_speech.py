@@ -36,8 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fakes live i
 
 from storyreel.log import configure_logging
 from storyreel.providers.base import metered
-from storyreel.providers.cloud_openai import OpenAINarrator, make_openai_client
-from storyreel.providers.cloud_realtime import OpenAIRealtimeNarrator
+from storyreel.providers.openai_audio import OpenAINarrator
+from storyreel.providers.openai_common import make_openai_client
+from storyreel.providers.openai_realtime import OpenAIRealtimeNarrator
 from storyreel.settings import Settings
 from tests.fakes.openai_server import DEFAULT_KEY, write_script
 

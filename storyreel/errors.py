@@ -12,6 +12,7 @@
         ├── ProviderRejected       a provider refused the request (safety, bad request…)
         ├── MediaError             FFmpeg (or another media step) failed or is missing
         ├── ConfigError            a setting is missing or malformed
+        ├── UserBlocked            the user blocked the bot (Telegram's 403): nothing can reach them
         └── JobCancelled           the user (or a timeout) cancelled the job
     StepInterrupted (BaseException)  this process is stopping: the job is not over, another
                                    worker goes on with it (not an error of the job's)
@@ -114,6 +115,13 @@ class MediaError(PermanentError):
 
 class ConfigError(PermanentError):
     code = "config"
+
+
+class UserBlocked(PermanentError):
+    """The user blocked the bot, or can no longer be written to (Telegram answers 403).
+    Nothing more is sent to them and their jobs end; retrying cannot help."""
+
+    code = "user_blocked"
 
 
 class JobCancelled(PermanentError):

@@ -192,6 +192,10 @@ ERROR_MESSAGES: dict[str, dict[str, str]] = {
         "en": "Cancelled. The job's files were deleted.",
         "ru": "Отменено. Файлы задачи удалены.",
     },
+    "user_blocked": {  # for the log and the operator: the user who blocked the bot is told nothing
+        "en": "The bot was blocked in this chat, so the job was stopped.",
+        "ru": "Бот заблокирован в этом чате, поэтому задача остановлена.",
+    },
 }
 
 

@@ -68,15 +68,24 @@ class Settings(BaseSettings):
     burn_subtitles: bool = False
 
     # Work
-    work_dir: Path = Field(Path("work"), description="temporary job folders")
+    work_dir: Path = Field(
+        Path("work"), description="temporary job folders (the bot's); `storyreel make` uses the user's cache "
+                                  "folder unless WORK_DIR is set",
+    )
     job_max_age_hours: float = Field(24.0, gt=0)
     min_free_disk_mb: float = Field(1024.0, ge=0, description="new jobs are refused below this much free space")
-    job_lock_seconds: float = Field(60.0, ge=2, description="a dead worker's job is taken over after this long")
-    recover_seconds: float = Field(15.0, ge=0.5, description="how often beat checks approval deadlines and dead workers")
+    # a dead worker's job moves again within JOB_LOCK_SECONDS + RECOVER_SECONDS (its lock
+    # is renewed every third of its life, its model slots lapse with it): 15 s by default
+    job_lock_seconds: float = Field(
+        10.0, ge=2, description="a dead worker's jobs and model slots are taken over after this long"
+    )
+    recover_seconds: float = Field(5.0, ge=0.5, description="how often beat checks approval deadlines and dead workers")
     broker_visibility_seconds: float = Field(
         120.0, ge=2, description="a task a dead worker took is handed out again after this long"
     )
-    concurrency: int = Field(3, ge=1, le=32, description="segments made at once per stage")
+    concurrency: int = Field(
+        3, ge=1, le=32, description="calls at once per model (the bot counts a cloud model's across every worker)"
+    )
     retries: int = Field(2, ge=0, le=10, description="extra attempts for a segment after a transient failure")
     local_motion_workers: int = Field(2, ge=1, le=32, description="local clips rendered at once (CPU-bound)")
 

@@ -1,7 +1,14 @@
 """The Celery app and its thin tasks: the bot's work happens here.
 
-Queues: ``updates`` (one Telegram update each: quick) and ``jobs`` (a job's steps:
+Queues: ``updates`` (drains of a chat's inbox: quick) and ``jobs`` (a job's steps:
 minutes). Tasks only pick the parts up and call ``storyreel.bot``; no logic lives here.
+
+An update reaches a worker through its chat's inbox (``storyreel.bot.inbox``): the web
+process (or the poller, ``enqueue_update``) puts it there and asks for ``drain_inbox`` of
+the chat; the drain handles the chat's updates one at a time in ``update_id`` order under
+a per-chat lease (``JOB_LOCK_SECONDS``, the same "a dead worker's work is taken over after
+this long"). ``recover`` also asks for the drain of every chat whose updates wait with
+nobody draining them: a web process died between the two steps, or a drainer died.
 
 Waiting for a person holds no worker: a job's step ends by asking for an approval and
 recording its deadline (``APPROVAL_TIMEOUT`` from now) in Redis; the button press queues
@@ -34,6 +41,7 @@ from celery.signals import (
     worker_shutting_down,
 )
 
+from .bot.inbox import STALL_SECONDS, Inbox
 from .log import configure_logging, guard_stdlib_logging
 from .settings import Settings, get_settings
 
@@ -51,7 +59,8 @@ def create_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         task_default_queue=JOBS_QUEUE,
-        task_routes={"storyreel.handle_update": {"queue": UPDATES_QUEUE}},
+        task_routes={"storyreel.drain_inbox": {"queue": UPDATES_QUEUE},
+                     "storyreel.handle_update": {"queue": UPDATES_QUEUE}},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_prefetch_multiplier=1,
@@ -81,6 +90,7 @@ def create_celery(settings: Settings) -> Celery:
 
 _app: Celery | None = None
 _services = None
+_box: Inbox | None = None
 _lock = threading.Lock()
 
 
@@ -114,8 +124,9 @@ def services():
 
 def close_services() -> None:
     """Release this process's providers and connections (at shutdown)."""
-    global _services
+    global _services, _box
     with _lock:
+        _box = None
         if _services is not None:
             _services.close()
             _services = None
@@ -138,12 +149,36 @@ def _guard_logs(logger=None, **_kw) -> None:
             handler.addFilter(SecretFilter())
 
 
+def _inbox() -> Inbox:
+    """The inboxes, on this process's Redis connection pool."""
+    global _box
+    s = services()
+    with _lock:
+        if _box is None or _box.redis is not s.redis:
+            _box = Inbox(s.redis)
+        return _box
+
+
+@shared_task(name="storyreel.drain_inbox")
+def drain_inbox(chat: str) -> None:
+    """Handle a chat's waiting updates in order, unless another worker is at it."""
+    from .bot.handlers import handle_update as handle
+    from .bot.jobs import SHUTTING_DOWN
+
+    s = services()
+    finished = _inbox().drain(chat, lambda update: handle(s, update), lease=s.settings.job_lock_seconds,
+                              stop=SHUTTING_DOWN.is_set)
+    if not finished:  # a warm shutdown with updates still waiting: another worker goes on
+        enqueuer(get_app())(chat)
+
+
 @shared_task(name="storyreel.handle_update")
 def handle_update(update: dict) -> None:
-    """One Telegram update, as the webhook (or the poller) received it."""
-    from .bot.handlers import handle_update as handle
-
-    handle(services(), update)
+    """One update as a web process of an earlier release queued it: through the inbox
+    like the rest (so a deploy loses none in flight)."""
+    put = _inbox().put(update)
+    if put.ask:
+        drain_inbox(put.key)
 
 
 @shared_task(name="storyreel.advance_job")
@@ -155,15 +190,20 @@ def advance_job(job_id: str) -> None:
 
 
 @shared_task(name="storyreel.recover")
-def recover() -> list[str]:
-    """Every ``RECOVER_SECONDS`` (beat) and at each worker's start: cancel the jobs whose
-    approval is past its deadline, and restart the jobs whose worker died mid-step (their
-    lock lapsed); each goes on from its recorded state, and paid tasks are polled, not
-    created again."""
+def recover(grace: float | None = None) -> list[str]:
+    """Every ``RECOVER_SECONDS`` (beat) and at each worker's start: ask for the drain of
+    every chat whose updates wait with nobody draining them (waiting longer than
+    ``grace`` seconds; at a worker's start, any), cancel the jobs whose approval is past its
+    deadline, and restart the jobs whose worker died mid-step (their lock lapsed); each
+    goes on from its recorded state, and paid tasks are polled, not created again."""
     from .bot.jobs import overdue_approvals
     from .bot.state import orphaned_jobs
 
     s = services()
+    drain = enqueuer(get_app())
+    for chat in _inbox().stalled(STALL_SECONDS if grace is None else grace):
+        log.warning("inbox_recovered", chat=chat)
+        drain(chat)
     overdue_approvals(s)
     orphans = orphaned_jobs(s.redis)
     for job_id in orphans:
@@ -178,9 +218,9 @@ def recover() -> list[str]:
 
 @worker_ready.connect
 def _recover_on_start(**_kw) -> None:
-    # a worker that starts after another died picks its jobs up at once (beat's sweep
-    # catches the locks that lapse later)
-    get_app().tasks["storyreel.recover"].apply_async(queue=JOBS_QUEUE)
+    # a worker that starts after another died picks its jobs and chats up at once (beat's
+    # sweep catches the locks that lapse later)
+    get_app().tasks["storyreel.recover"].apply_async(kwargs={"grace": 0}, queue=JOBS_QUEUE)
 
 
 @worker_shutdown.connect
@@ -208,22 +248,29 @@ def cleanup() -> int:
     return len(removed)
 
 
-def enqueuer(app: Celery) -> Callable[[dict], None]:
-    """How the webhook hands an update to the workers through ``app`` (must be fast).
+def enqueuer(app: Celery) -> Callable[[str], None]:
+    """How the webhook asks the workers, through ``app``, to drain a chat whose update it
+    has put into the inbox (must be fast).
 
     No publish retry: when the broker is down the webhook answers 503 and Telegram, the
-    one layer that retries a delivery, sends the update again. The task's description in
-    Celery's headers (and so in logs and Flower) is the update id, never the user's text.
+    one layer that retries a delivery, sends the update again (and ``recover`` drains the
+    chat meanwhile). The message carries the chat's key, never an update's text.
     """
-    task = app.tasks["storyreel.handle_update"]
+    task = app.tasks["storyreel.drain_inbox"]
 
-    def enqueue(update: dict) -> None:
-        task.apply_async(args=[update], queue=UPDATES_QUEUE, retry=False,
-                         argsrepr=f"[update {update.get('update_id')}]", kwargsrepr="{}")
+    def enqueue(chat: str) -> None:
+        task.apply_async(args=[chat], queue=UPDATES_QUEUE, retry=False, argsrepr=f"[{chat}]", kwargsrepr="{}")
 
     return enqueue
 
 
 def enqueue_update(update: dict) -> None:
-    """Hand an update to the workers through this process's app (the poller's way)."""
-    enqueuer(get_app())(update)
+    """Hand an update to the workers through this process's app (the poller's way): into
+    its chat's inbox, then a drain of the chat, as the webhook does."""
+    put = _inbox().put(update)
+    if put.ask:
+        try:
+            enqueuer(get_app())(put.key)
+        except Exception:
+            _inbox().unask(put.key)  # getUpdates gives the update again: that asks again
+            raise

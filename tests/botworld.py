@@ -1,6 +1,11 @@
 """A whole bot on this machine for end-to-end tests: the fake Telegram Bot API, the real
-web process (gunicorn), a real Celery worker process and the real Redis (a database of
-the test's own, flushed before and after)."""
+web process (gunicorn), real Celery worker processes (one by default) and beat, and the
+real Redis (a database of the test's own, flushed before and after).
+
+``workers=N`` runs N workers, each as its own "host": worker ``k`` has its own
+``WORK_DIR`` (``work`` for the first, ``work1``, ``work2``… for the others), so a job
+whose step moves to another worker finds none of the files the first one made, as on
+another machine. They share Redis, as every host of a deployment does."""
 
 from __future__ import annotations
 
@@ -30,12 +35,17 @@ def free_port() -> int:
 
 
 class BotWorld:
-    """Start with ``with BotWorld(tmp_path, db=11, APPROVAL_TIMEOUT="600") as world:``."""
+    """Start with ``with BotWorld(tmp_path, db=11, APPROVAL_TIMEOUT="600") as world:``;
+    ``workers=2`` for two worker "hosts" (see the module docstring), each running
+    ``threads`` tasks at once; ``beat=False`` for a deployment that runs no beat."""
 
-    def __init__(self, tmp: Path, *, db: int, **settings: str) -> None:
-        self.tmp, self.db = tmp, db
-        self.work = tmp / "work"
-        self.work.mkdir(parents=True, exist_ok=True)
+    def __init__(self, tmp: Path, *, db: int, workers: int = 1, threads: int = 6, beat: bool = True,
+                 **settings: str) -> None:
+        self.tmp, self.db, self.beat, self.threads = tmp, db, beat, threads
+        self.work = tmp / "work"  # the first worker's (and the web's and beat's) WORK_DIR
+        self.work_dirs = [self.work] + [tmp / f"work{k}" for k in range(1, workers)]
+        for folder in self.work_dirs:
+            folder.mkdir(parents=True, exist_ok=True)
         self.redis_url = f"redis://127.0.0.1:6379/{db}"
         self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
         self.tg = FakeTelegram(TOKEN)
@@ -47,6 +57,7 @@ class BotWorld:
             **settings,
         }
         self.procs: list[subprocess.Popen] = []
+        self.workers: list[subprocess.Popen | None] = [None] * workers  # the live process of each host
         self.pressed: set[tuple[int, int]] = set()  # (chat, message) of button messages already used
         self.logs: list[Path] = []
 
@@ -65,28 +76,44 @@ class BotWorld:
     def webhook(self) -> str:
         return f"http://127.0.0.1:{self.port}/webhook"
 
+    @property
+    def worker(self) -> subprocess.Popen | None:
+        """The first host's worker process."""
+        return self.workers[0]
+
     def __enter__(self) -> "BotWorld":
         self.redis.flushdb()
         self.tg.start()
         self._spawn("web", [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4",
                             "-b", f"127.0.0.1:{self.port}", "storyreel.web:create_app()"])
-        self.start_worker()
-        self._spawn("beat", [sys.executable, "-m", "storyreel.cli", "beat"])
+        for host in range(len(self.workers)):
+            self.start_worker(host)
+        if self.beat:
+            self._spawn("beat", [sys.executable, "-m", "storyreel.cli", "beat"])
         self._wait_up()
         return self
 
-    def start_worker(self) -> subprocess.Popen:
-        """A new worker process (in its own process group, so a kill takes its FFmpegs too)."""
+    def start_worker(self, host: int = 0) -> subprocess.Popen:
+        """A new worker process on ``host`` (its WORK_DIR), in its own process group so a
+        kill takes its FFmpegs too. Logs: worker.log, worker1.log… (every start of any
+        host, in order)."""
         n = sum(1 for p in self.logs if p.name.startswith("worker"))
-        self._spawn(f"worker{n or ''}", [sys.executable, "-m", "storyreel.cli", "worker", "-c", "6"],
-                    new_session=True)
-        self.worker = self.procs[-1]
-        return self.worker
+        self._spawn(f"worker{n or ''}", [sys.executable, "-m", "storyreel.cli", "worker", "-c", str(self.threads)],
+                    new_session=True, env={"WORK_DIR": str(self.work_dirs[host])})
+        self.workers[host] = self.procs[-1]
+        return self.procs[-1]
 
-    def kill_worker(self) -> None:
-        """SIGKILL the worker and everything it started: the machine gone."""
-        os.killpg(self.worker.pid, signal.SIGKILL)
-        self.worker.wait(timeout=10)
+    def kill_worker(self, host: int = 0) -> None:
+        """SIGKILL ``host``'s worker and everything it started: the machine gone."""
+        proc = self.workers[host]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def host_of(self, proc: subprocess.Popen) -> int:
+        return self.workers.index(proc)
+
+    def log_of(self, proc: subprocess.Popen) -> Path:
+        return self.logs[self.procs.index(proc)]
 
     def worker_ready(self, proc: subprocess.Popen, timeout: float = 60) -> None:
         log = self.logs[self.procs.index(proc)]
@@ -108,12 +135,12 @@ class BotWorld:
         self.tg.stop()
         self.redis.flushdb()
 
-    def _spawn(self, name: str, argv: list[str], new_session: bool = False) -> None:
+    def _spawn(self, name: str, argv: list[str], new_session: bool = False, env: dict | None = None) -> None:
         log = self.tmp / f"{name}.log"
         self.logs.append(log)
         handle = open(log, "wb")
-        self.procs.append(subprocess.Popen(argv, env=self.env, cwd=self.tmp, stdout=handle, stderr=subprocess.STDOUT,
-                                           start_new_session=new_session))
+        self.procs.append(subprocess.Popen(argv, env={**self.env, **(env or {})}, cwd=self.tmp, stdout=handle,
+                                           stderr=subprocess.STDOUT, start_new_session=new_session))
 
     def _wait_up(self) -> None:
         deadline = time.monotonic() + 60
@@ -126,7 +153,8 @@ class BotWorld:
                     web_ok = resp.status == 200
             except OSError:
                 web_ok = False
-            worker_ok = b"ready" in (self.logs[1].read_bytes() if self.logs[1].exists() else b"")  # worker.log
+            worker_ok = all(b"ready" in (self.log_of(w).read_bytes() if self.log_of(w).exists() else b"")
+                            for w in self.workers)
             if web_ok and worker_ok:
                 return
             time.sleep(0.2)
@@ -189,5 +217,7 @@ class BotWorld:
     def job(self, job_id: str) -> dict:
         return json.loads(self.redis.get(f"storyreel:job:{job_id}"))
 
-    def job_dirs(self) -> list[Path]:
-        return [p for p in self.work.iterdir() if p.is_dir()] if self.work.exists() else []
+    def job_dirs(self, host: int | None = None) -> list[Path]:
+        """Job folders on ``host``'s disk, or on every host's."""
+        folders = self.work_dirs if host is None else [self.work_dirs[host]]
+        return [p for w in folders if w.exists() for p in w.iterdir() if p.is_dir()]

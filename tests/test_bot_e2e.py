@@ -1,10 +1,15 @@
 """The whole bot, end to end: fake Telegram → real webhook (gunicorn) → real Redis →
 real Celery worker → offline pipeline → fake Telegram. One scenario per test; each uses
-users of its own so the per-user limits of one never touch another."""
+users of its own so the per-user limits of one never touch another.
+
+Every scenario ends with no failed Bot API call but those it provokes and names
+(``bot_api.allow``): the ``bot_api`` fixture checks each world a scenario uses (the
+module's, or one made with ``new_world``), so no scenario can forget it."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import time
 
@@ -23,6 +28,46 @@ _users = itertools.count(7001)
 def world(tmp_path_factory):
     with BotWorld(tmp_path_factory.mktemp("bot"), db=11) as w:
         yield w
+
+
+class BotApiCheck:
+    """The failed Bot API calls a scenario may leave: none, but those it ``allow``s
+    (entries as ``FakeTelegram.assert_no_failed_calls`` takes them)."""
+
+    def __init__(self) -> None:
+        self.allowed: list = []
+        self.worlds: list[tuple[BotWorld, int]] = []
+
+    def allow(self, *entries) -> None:
+        self.allowed.extend(entries)
+
+    def watch(self, world: BotWorld) -> BotWorld:
+        self.worlds.append((world, len(world.tg.sent)))
+        return world
+
+    def check(self) -> None:
+        for world, start in self.worlds:
+            _quiet(world, 0.5)
+            world.tg.assert_no_failed_calls(allow=self.allowed, since=start)
+
+
+@pytest.fixture(autouse=True)
+def bot_api(request):
+    """Every scenario: no Bot API call fails but those it provokes."""
+    check = BotApiCheck()
+    if "world" in request.fixturenames:
+        check.watch(request.getfixturevalue("world"))
+    yield check
+    check.check()
+
+
+@pytest.fixture
+def new_world(tmp_path, bot_api):
+    """``with new_world(APPROVAL_TIMEOUT="2") as world:`` a world of the test's own (Redis
+    db 12), checked like the module's."""
+    def make(**settings: str) -> BotWorld:
+        return bot_api.watch(BotWorld(tmp_path, db=12, **settings))
+    return make
 
 
 @pytest.fixture
@@ -255,7 +300,8 @@ def test_start_and_help(world, user):
     world.wait_text(user, "this text")
 
 
-def test_telegram_429_on_a_send_is_waited_out(world, user):
+def test_telegram_429_on_a_send_is_waited_out(world, user, bot_api):
+    bot_api.allow(("sendMessage", "Too Many Requests"))
     world.tg.add_chat(user, language_code="en")
     _quiet(world)  # the fault must meet this test's send, not a late one of another test
     world.tg.fail_next("sendMessage", count=1, retry_after=1)
@@ -271,8 +317,8 @@ def test_logs_are_json_events_without_secrets(world):
     assert '"event": "job_accepted"' in text or '"event":"job_accepted"' in text
 
 
-def test_approval_timeout_cancels_the_job(tmp_path):
-    with BotWorld(tmp_path, db=12, APPROVAL_TIMEOUT="2") as world:
+def test_approval_timeout_cancels_the_job(new_world):
+    with new_world(APPROVAL_TIMEOUT="2") as world:
         user = next(_users)
         world.say(user, "A video about patience")
         script = world.wait_buttons(user, "s")
@@ -358,8 +404,8 @@ def test_operator_reads_a_jobs_history_and_the_active_jobs(world, user):
     assert code == 2 and out.strip().splitlines() == ["storyreel: That job does not exist."]
 
 
-def test_approval_timeout_survives_the_death_of_the_worker_that_asked(tmp_path):
-    with BotWorld(tmp_path, db=12, APPROVAL_TIMEOUT="2", JOB_LOCK_SECONDS="2") as world:
+def test_approval_timeout_survives_the_death_of_the_worker_that_asked(new_world):
+    with new_world(APPROVAL_TIMEOUT="2", JOB_LOCK_SECONDS="2") as world:
         user = next(_users)
         world.say(user, "A video about resilience")
         script = world.wait_buttons(user, "s")
@@ -376,3 +422,172 @@ def test_approval_timeout_survives_the_death_of_the_worker_that_asked(tmp_path):
         assert world.wait_answer(stale) == "This button is no longer active."
         _quiet(world)
         assert world.job_dirs() == []
+
+
+# ---- a cancel takes effect at once; Telegram's errors by kind ---------------------------------
+def _active(world: BotWorld, user: int) -> list[str]:
+    return world.redis.zrange(f"storyreel:active:{user}", 0, -1)
+
+
+def _job_of(world: BotWorld, user: int) -> str:
+    return next(j for j in world.job_ids() if world.job(j)["user_id"] == user)
+
+
+def _wait_job(world: BotWorld, job_id: str, status: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while (job := world.job(job_id))["status"] != status:
+        assert time.monotonic() < deadline, job["status"]
+        time.sleep(0.05)
+    return job
+
+
+def _events(world: BotWorld, event: str) -> list[dict]:
+    found = []
+    for line in world.log_text().splitlines():
+        if f'"{event}"' in line and line.lstrip().startswith("{"):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("event") == event:
+                found.append(entry)
+    return found
+
+
+def test_cancel_then_a_new_prompt_at_once(world, user):
+    world.say(user, "A video about kites")
+    script = world.wait_buttons(user, "s")
+    pressed_at = world.tg.now()
+    press = world.press(user, script, "no")
+    time.sleep(0.5)
+    world.say(user, "A video about paper planes")
+    assert "Cancelling" in world.wait_answer(press)
+    cancelled = world.wait_text(user, "Cancelled")
+    texts = world.tg.texts(user)
+    assert not any("already being made" in t for t in texts), texts
+    second = world.tg.wait_for(lambda c: c.ok and str(c.params.get("chat_id")) == str(user)
+                               and "Got it" in (c.params.get("text") or "") and c.at > pressed_at, 30)
+    assert cancelled.at < second.at, "the cancel is confirmed before the next job starts"
+    assert cancelled.at - pressed_at < 2.0, f"'Cancelled' {cancelled.at - pressed_at:.2f} s after ❌"
+    print(f"\n❌ → 'Cancelled': {cancelled.at - pressed_at:.3f} s")
+    _approve_all(world, user)
+    _video(world, user)
+    _quiet(world)
+    assert sum("Cancelled" in t for t in world.tg.texts(user)) == 1, "one 'Cancelled', from the handler"
+    assert world.job_dirs() == []
+
+
+def test_cancel_command_frees_the_slot_at_once(world, user):
+    world.say(user, "A video about canals")
+    world.press(user, world.wait_buttons(user, "s"))
+    world.wait_text(user, "Making pictures")
+    asked_at = world.tg.now()
+    world.send(world.tg.command_update(user, "/cancel", language_code="en"))
+    cancelled = world.wait_text(user, "Cancelled")
+    assert _active(world, user) == [], "the slot is free when the user reads 'Cancelled'"
+    print(f"\n/cancel → 'Cancelled': {cancelled.at - asked_at:.3f} s")
+    world.say(user, "A video about locks")
+    world.wait_text(user, "Got it")
+    world.press(user, world.wait_buttons(user, "s"), "no")
+    _quiet(world)
+    assert sum("Cancelled" in t for t in world.tg.texts(user)) == 2
+    assert world.job_dirs() == []
+
+
+def test_a_user_who_blocks_the_bot_mid_job(world, user, bot_api):
+    bot_api.allow(("sendMediaGroup", "blocked by the user"))
+    world.say(user, "A video about walls")
+    script = world.wait_buttons(user, "s")
+    job_id = _job_of(world, user)
+    world.tg.block_user(user, on="sendMediaGroup")  # the first pictures are on their way
+    world.press(user, script)
+    refused = world.tg.wait_for(lambda c: c.status == 403 and c.params.get("chat_id") == user, 30)
+    job = _wait_job(world, job_id, "cancelled")
+    _quiet(world)
+    calls = world.tg.calls()
+    after = [c.method for c in calls[calls.index(refused) + 1:] if str(c.params.get("chat_id")) == str(user)]
+    assert after == [], f"calls to a user who blocked the bot: {after}"
+    assert world.tg.failed_calls(chat_id=user) == [("sendMediaGroup", 403, "Forbidden: bot was blocked by the user")]
+    assert world.redis.get(f"storyreel:cancel:{job_id}") == "blocked" and job["notes"]["cancel_reason"] == "blocked"
+    assert _active(world, user) == [] and world.job_dirs() == []
+    assert len([e for e in _events(world, "user_blocked") if e.get("chat_id") == user]) == 1
+    crashed = [e for e in _events(world, "job_step_crashed") if e.get("job_id") == job_id]
+    assert not crashed and "raised unexpected" not in world.log_text()
+
+
+def test_a_reply_to_a_user_who_blocked_the_bot_ends_their_job(world, user, bot_api):
+    bot_api.allow(("sendMessage", "blocked by the user"))
+    world.say(user, "A video about doors")
+    world.wait_buttons(user, "s")
+    job_id = _job_of(world, user)
+    world.tg.block_user(user)
+    world.send(world.tg.sticker_update(user, language_code="en"))  # sent before they blocked it
+    refused = world.tg.wait_for(lambda c: c.status == 403 and c.params.get("chat_id") == user, 30)
+    _wait_job(world, job_id, "cancelled")
+    _quiet(world)
+    calls = world.tg.calls()
+    assert [c for c in calls[calls.index(refused) + 1:] if str(c.params.get("chat_id")) == str(user)] == []
+    assert len(world.tg.failed_calls(chat_id=user)) == 1, "a 403 is never tried again"
+    assert world.redis.get(f"storyreel:cancel:{job_id}") == "blocked"
+    assert _active(world, user) == [] and world.job_dirs() == []
+    world.tg.unblock_user(user)
+
+
+def test_an_expired_button_press_is_answered_once_and_still_counts(world, user, bot_api):
+    bot_api.allow(("answerCallbackQuery", "query is too old"))
+    world.say(user, "A video about clocks")
+    script = world.wait_buttons(user, "s")
+    data = next(b["callback_data"] for row in script.params["reply_markup"]["inline_keyboard"] for b in row
+                if b["callback_data"].startswith("ok:"))
+    world.pressed.add((user, script.result["message_id"]))
+    update = world.tg.callback_update(user, data, script.result["message_id"], language_code="en")
+    world.tg.advance_clock(901)  # the press waited in a queue past Telegram's 15 minutes
+    assert world.send(update) == 200
+    pictures = world.wait_buttons(user, "p")  # the approval went through
+    qid = update["callback_query"]["id"]
+    answers = [c for c in world.tg.calls("answerCallbackQuery") if str(c.params["callback_query_id"]) == qid]
+    assert [c.status for c in answers] == [400], "answered once, never tried again"
+    world.press(user, pictures, "no")
+    world.wait_text(user, "Cancelled")
+
+
+def test_a_400_is_never_tried_again(world, user, bot_api):
+    bot_api.allow(("sendMessage", "chat not found"))
+    world.tg.add_chat(user, language_code="en")
+    _quiet(world)  # the fault must meet this test's send
+    world.tg.fail_next("sendMessage", error_code=400, description="Bad Request: chat not found")
+    world.send(world.tg.command_update(user, "/help", language_code="en"))
+    world.tg.wait_for(lambda c: c.status == 400 and c.params.get("chat_id") == user, 30)
+    time.sleep(3.5)  # longer than the network backoff (1 s, then 2 s)
+    assert [c.status for c in world.tg.calls("sendMessage", chat_id=user)] == [400]
+
+
+def test_a_user_who_blocks_the_bot_stops_the_paid_work(new_world, bot_api):
+    from tests.fakes.runway_server import FakeRunway
+
+    bot_api.allow(("editMessageText", "blocked by the user"))
+    # Runway runs 3 clips at a time: when the first are done the others are being made
+    with FakeRunway(clip_latency=2.0, concurrency=3, media_short_side=90) as runway, \
+            new_world(RUNWAY_API_KEY=runway.api_key, RUNWAYML_BASE_URL=runway.url,
+                      PROVIDERS="pictures=local,motion=runway", CONCURRENCY="6", PROGRESS_EVERY="1",
+                      CLIPS_DURING_REVIEW="true", POLL_INTERVAL="0.05", MIN_FREE_DISK_MB="0") as world:
+        user = next(_users)
+        world.say(user, "A video about dams")
+        world.press(user, world.wait_buttons(user, "s"))
+        pictures = world.wait_buttons(user, "p")
+        job_id = _job_of(world, user)
+        world.press(user, pictures)
+        world.wait_text(user, "Making clips")
+        world.tg.block_user(user, on="editMessageText")  # "Making clips: 1/6", as the first clip is in
+        refused = world.tg.wait_for(lambda c: c.status == 403 and c.params.get("chat_id") == user, 60)
+        _wait_job(world, job_id, "cancelled")
+        _quiet(world)
+        calls = world.tg.calls()
+        assert [c for c in calls[calls.index(refused) + 1:] if str(c.params.get("chat_id")) == str(user)] == []
+        assert world.redis.get(f"storyreel:cancel:{job_id}") == "blocked"
+        assert _active(world, user) == [] and world.job_dirs() == []
+        with runway._state:
+            tasks = list(runway.tasks.values())
+        assert len(tasks) == 6 and any(t.deleted for t in tasks), "the clips still being made were deleted"
+        for task in tasks:
+            assert task.deleted or runway.statuses(task.id)[-1] == "SUCCEEDED", "no Runway task left running"

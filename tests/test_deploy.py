@@ -489,6 +489,33 @@ def test_render_sets_every_variable_of_env_example(role):
     assert not missing, f"{RENDER_NAMES[role]} lacks {missing}"
 
 
+#: the settings that decide how fast a dead worker's job moves again
+RECOVERY = ("JOB_LOCK_SECONDS", "RECOVER_SECONDS", "BROKER_VISIBILITY_SECONDS")
+
+
+def env_example_values() -> dict[str, str]:
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), flags=re.MULTILINE))
+
+
+def test_recovery_settings_agree_everywhere_and_recover_within_20_seconds():
+    from storyreel.settings import Settings
+
+    defaults = {name: Settings.model_fields[name.lower()].default for name in RECOVERY}
+    example = env_example_values()
+    for role in APP_SERVICES:
+        env = render_env(render_service(RENDER_NAMES[role]))
+        for name in RECOVERY:
+            assert float(env[name]["value"]) == defaults[name], f"render.yaml {name} differs from the default"
+    for name in RECOVERY:
+        assert float(example[name]) == defaults[name], f".env.example {name} differs from the default"
+        for service in compose()["services"].values():  # compose takes them from .env, or the defaults
+            assert name not in (service.get("environment") or {}), f"compose pins {name}"
+    # with beat, a dead worker's lock lapses within JOB_LOCK_SECONDS and the next sweep restarts it
+    assert defaults["JOB_LOCK_SECONDS"] + defaults["RECOVER_SECONDS"] <= 20
+    # without beat, the broker hands its step out again: by then the lock must have lapsed
+    assert defaults["JOB_LOCK_SECONDS"] < defaults["BROKER_VISIBILITY_SECONDS"]
+
+
 @pytest.mark.parametrize("role", APP_SERVICES)
 def test_render_variables_are_well_formed(role):
     service = render_service(RENDER_NAMES[role])
@@ -519,9 +546,11 @@ def _app_accepts_webhook_secret(secret: str) -> bool:
     from storyreel.settings import Settings
     from storyreel.web import create_app
 
+    import redis as redis_lib
+
     settings = Settings(_env_file=None, telegram_webhook_secret=secret, log_format="console", log_level="WARNING")
-    try:
-        create_app(settings, redis=object(), enqueue=lambda update: None)
+    try:  # a client that is never used: nothing connects
+        create_app(settings, redis=redis_lib.Redis(host="127.0.0.1", port=1), enqueue=lambda update: None)
     except ConfigError:
         return False
     return True

@@ -16,7 +16,7 @@ PACKAGE = Path(errors.__file__).parent
 
 @pytest.mark.parametrize("cls", [errors.StoryReelError, errors.TransientError, errors.ProviderUnavailable,
                                  errors.PermanentError, errors.InputError, errors.MediaError,
-                                 errors.NotAvailableOffline, errors.JobCancelled])
+                                 errors.NotAvailableOffline, errors.JobCancelled, errors.UserBlocked])
 def test_errors_pickle_with_code_context_and_retry_after(cls):
     kwargs = {"retry_after": 7.5} if issubclass(cls, errors.TransientError) else {}
     err = cls("detail for the log", code="prompt_too_long", limit=2000, **kwargs)
@@ -74,3 +74,16 @@ def test_every_bot_line_has_both_languages_and_its_own_key():
 
     assert all({"en", "ru"} <= set(t) for t in TEXTS.values()), "every line needs both languages"
     assert not set(TEXTS) & set(ERROR_MESSAGES), "conversation lines and error messages must not share keys"
+
+
+def test_a_user_who_blocked_the_bot_is_a_permanent_error_with_messages():
+    err = errors.UserBlocked("Forbidden: bot was blocked by the user", chat_id=7, method="send_message")
+    assert isinstance(err, errors.PermanentError) and err.code == "user_blocked"
+    for lang in ("en", "ru"):
+        assert "Forbidden" not in message_for(err, lang) and message("user_blocked", lang) == message_for(err, lang)
+
+
+def test_the_bot_confirms_a_cancel_in_both_languages():
+    from storyreel.bot.texts import text
+
+    assert text("stopped", "en").startswith("Cancelled") and text("stopped", "ru").startswith("Отменено")

@@ -598,3 +598,49 @@ def test_failed_calls_and_assert_no_failed_calls(fake):
     fake.assert_no_failed_calls(allow=["sendMessage", "message is not modified", 401])
     with pytest.raises(AssertionError):
         fake.assert_no_failed_calls(allow=[429, ("editMessageText", "not modified"), 401])
+
+
+def test_block_user_on_a_method_blocks_from_that_call(fake):
+    async def body(bot):
+        await bot.send_message(USER, "Картинки: 0/6")
+        await refused(Forbidden, BLOCKED, bot.send_media_group(USER, [InputMediaPhoto(sample_png()),
+                                                                      InputMediaPhoto(sample_png())]))
+        await refused(Forbidden, BLOCKED, bot.send_message(USER, "ещё"))
+
+    fake.block_user(USER, on="sendMediaGroup")
+    drive(fake, body)
+    assert [(c.method, c.status) for c in fake.calls(chat_id=USER)] == [
+        ("sendMessage", 200), ("sendMediaGroup", 403), ("sendMessage", 403)]
+
+
+def test_failed_calls_since_a_position_of_the_log(fake):
+    with pytest.raises(BadRequest):
+        drive(fake, lambda bot: bot.answer_callback_query("no-such-query"))
+    start = len(fake.sent)
+    drive(fake, lambda bot: bot.send_message(USER, "x"))
+    assert fake.failed_calls(since=start) == []
+    fake.assert_no_failed_calls(since=start)
+    with pytest.raises(AssertionError, match="query is too old"):
+        fake.assert_no_failed_calls()
+
+
+def test_local_mode_takes_a_file_path(fake, tmp_path):
+    clip = tmp_path / "видео.mp4"
+    clip.write_bytes(sample_mp4(1.0))
+
+    async def main(video):
+        bot = telegram.Bot(fake.token, base_url=f"{fake.url}/bot", base_file_url=f"{fake.url}/file/bot",
+                           local_mode=True)  # PTB sends a path as file:///…
+        async with bot:
+            return await bot.send_video(USER, video, duration=1, caption="Ваше видео")
+
+    with pytest.raises(BadRequest, match="(?i)wrong remote file identifier"):  # a remote server refuses it
+        asyncio.run(main(clip))
+    fake.local_mode = True
+    message = asyncio.run(main(clip))
+    call = fake.calls("sendVideo")[-1]
+    assert call.params["video"] == clip.resolve().as_uri() and call.files == {}
+    assert message.video.file_size == clip.stat().st_size and message.caption == "Ваше видео"
+    clip.unlink()
+    with pytest.raises(BadRequest, match="(?i)wrong file identifier"):
+        asyncio.run(main(clip.resolve().as_uri()))

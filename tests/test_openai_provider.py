@@ -26,9 +26,9 @@ from storyreel.media.ffmpeg import run_ffmpeg
 from storyreel.media.probe import probe
 from storyreel.messages import message_for
 from storyreel.providers.base import Narrator, ScriptWriter, Transcriber, metered
-from storyreel.providers.cloud_openai import (
-    OpenAINarrator, OpenAIScriptWriter, OpenAITranscriber, make_openai_client,
-)
+from storyreel.providers.openai_audio import OpenAINarrator, OpenAITranscriber
+from storyreel.providers.openai_common import make_openai_client
+from storyreel.providers.openai_script import OpenAIScriptWriter
 from storyreel.settings import Settings
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 

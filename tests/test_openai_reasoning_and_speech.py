@@ -8,9 +8,9 @@ import pytest
 from storyreel.errors import ConfigError, ProviderRejected
 from storyreel.messages import message_for
 from storyreel.providers.base import metered
-from storyreel.providers.cloud_openai import (
-    OpenAINarrator, OpenAIScriptWriter, make_openai_client, make_speech_client, speech_api,
-)
+from storyreel.providers.openai_audio import OpenAINarrator
+from storyreel.providers.openai_common import make_openai_client, make_speech_client, speech_api
+from storyreel.providers.openai_script import OpenAIScriptWriter
 from storyreel.providers.factory import build_providers, choose
 from storyreel.settings import Settings
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI

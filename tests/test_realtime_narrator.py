@@ -23,8 +23,8 @@ from storyreel.log import configure_logging
 from storyreel.media.probe import probe
 from storyreel.messages import message_for
 from storyreel.providers.base import Narrator, metered
-from storyreel.providers.cloud_openai import make_openai_client
-from storyreel.providers.cloud_realtime import OpenAIRealtimeNarrator, word_diff
+from storyreel.providers.openai_common import make_openai_client
+from storyreel.providers.openai_realtime import OpenAIRealtimeNarrator, word_diff
 from storyreel.settings import Settings
 from tests.fakes.openai_realtime import AUDIO_TOKENS_PER_SECOND, client_events
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI

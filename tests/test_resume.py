@@ -4,7 +4,9 @@ The real bot (gunicorn, Celery, Redis) runs on the fake OpenAI and Runway server
 worker is killed in the middle of the pictures, of the clips and of the assembly (each
 twice, at different points), a new worker is started, and the job must end with one
 video, every picture and clip created and paid for exactly once, no message sent
-twice and no file left behind."""
+twice and no file left behind. Killed with its disk (a new machine takes over), the job
+buys nothing again either: pictures and clips come back by their Runway task ids, the
+narration from Redis."""
 
 from __future__ import annotations
 
@@ -160,3 +162,36 @@ def test_sigterm_hands_the_job_back_and_another_worker_finishes_it(world, fakes)
     assert runway_fake.creates("gen4_turbo") - clips0 == N
     _wait(lambda: world.job_dirs() == [], timeout=10, what="the job folder to go")
     assert _job(world, user)["status"] == "done"
+
+
+def test_a_job_resumed_on_a_new_machine_buys_nothing_again(world, fakes):
+    import shutil
+
+    openai_fake, runway_fake = fakes
+    user = next(_users)
+    pictures0, clips0 = runway_fake.creates("gen4_image"), runway_fake.creates("gen4_turbo")
+    spoken0 = openai_fake.count("realtime") + openai_fake.count("speech")
+    world.say(user, "A video about the history of tea, once more")
+    world.press(user, world.wait_buttons(user, "s"))
+    world.press(user, world.wait_buttons(user, "p"))
+    _wait(lambda: _job(world, user).get("narration_path") and
+          sum(1 for s in _job(world, user)["segments"] if s.get("clip_path")) >= 2, what="narration and 2 clips")
+    time.sleep(0.2)  # not the instant a create is on its way (see above)
+    world.kill_worker()
+    shutil.rmtree(world.work)  # the machine is gone, and its disk with it
+    world.work.mkdir()
+    world.worker_ready(world.start_worker())
+    world.press(user, world.wait_buttons(user, "c", timeout=90))
+    world.tg.wait_for(lambda c: c.method == "sendVideo" and c.ok and str(c.params["chat_id"]) == str(user),
+                      timeout=180)
+    time.sleep(1.5)
+
+    job = _job(world, user)
+    assert job["status"] == "done"
+    assert runway_fake.creates("gen4_image") - pictures0 == N and runway_fake.creates("gen4_turbo") - clips0 == N
+    spoken = sum(1 for s in job["script"]["segments"] if s["text"].strip())
+    assert openai_fake.count("realtime") + openai_fake.count("speech") - spoken0 == spoken, "no piece spoken twice"
+    assert any(h["event"] == "results_restored" for h in job["history"])
+    repeated = [m for m, n in collections.Counter(_messages(world, user)).items() if n > 1]
+    assert not repeated, f"sent twice: {repeated}"
+    _wait(lambda: world.job_dirs() == [], timeout=10, what="the job folder to go")

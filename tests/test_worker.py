@@ -16,9 +16,11 @@ def test_beat_runs_the_cleanup_hourly_and_tasks_have_their_queues():
     celery_app = get_app()
     entry = celery_app.conf.beat_schedule["cleanup-hourly"]
     assert entry["task"] == "storyreel.cleanup" and entry["schedule"] == 3600.0
+    # a chat's drain, and an update queued by a web process of an earlier release
+    assert celery_app.conf.task_routes["storyreel.drain_inbox"]["queue"] == UPDATES_QUEUE
     assert celery_app.conf.task_routes["storyreel.handle_update"]["queue"] == UPDATES_QUEUE
     assert celery_app.conf.task_default_queue == JOBS_QUEUE
-    assert {"storyreel.handle_update", "storyreel.advance_job", "storyreel.recover",
+    assert {"storyreel.drain_inbox", "storyreel.handle_update", "storyreel.advance_job", "storyreel.recover",
             "storyreel.cleanup"} <= set(celery_app.tasks)
     assert celery_app.conf.beat_schedule["recover-jobs"]["task"] == "storyreel.recover"
     assert celery_app.conf.task_acks_late and celery_app.conf.task_reject_on_worker_lost
@@ -103,3 +105,55 @@ def test_a_malformed_setting_stops_a_service_with_one_line_naming_it(tmp_path, c
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "JOBS_PER_MINUTE" in lines[0], done.stderr
+
+
+def test_the_poller_and_old_queued_updates_go_through_the_inbox(monkeypatch):
+    """``bot --polling`` hands each update over with ``enqueue_update``: into its chat's
+    inbox and a drain of the chat, like the webhook; an update a web process of an earlier
+    release queued whole (``storyreel.handle_update``) is put there and drained too."""
+    import base64
+    import json
+
+    import redis as redis_lib
+
+    from storyreel import settings as settings_module
+    from storyreel import worker
+    from storyreel.bot import handlers
+    from storyreel.bot.inbox import Inbox
+
+    url = "redis://127.0.0.1:6379/8"  # a database of this test's own (others use 4, 5, 7, 9-14)
+    r = redis_lib.Redis.from_url(url, decode_responses=True)
+    try:
+        r.ping()
+    except redis_lib.ConnectionError:
+        pytest.skip("this test needs Redis on 127.0.0.1:6379")
+    r.flushdb()
+    monkeypatch.setenv("REDIS_URL", url)
+    for name in ("_app", "_services", "_box"):
+        monkeypatch.setattr(worker, name, None)
+    settings_module.get_settings.cache_clear()
+    handled: list[int] = []
+    monkeypatch.setattr(handlers, "handle_update", lambda services, update: handled.append(update["update_id"]))
+
+    def update(update_id: int) -> dict:
+        return {"update_id": update_id, "message": {"message_id": update_id, "date": 0, "text": "hi",
+                                                    "chat": {"id": 42, "type": "private"}}}
+
+    try:
+        worker.enqueue_update(update(5))
+        worker.enqueue_update(update(5))  # getUpdates gives it again until its offset is confirmed
+        assert Inbox(r).pending("42") == [5]
+        messages = [json.loads(raw) for raw in r.lrange(UPDATES_QUEUE, 0, -1)]
+        assert [m["headers"]["task"] for m in messages] == ["storyreel.drain_inbox"]  # the copy counts on it
+        assert [json.loads(base64.b64decode(m["body"]))[0] for m in messages] == [["42"]]
+        worker.drain_inbox.run("42")
+        worker.enqueue_update(update(5))  # handled: nothing more to ask for
+        assert r.llen(UPDATES_QUEUE) == 1 and handled == [5]
+        worker.handle_update.run(update(6))
+        worker.handle_update.run(update(6))
+        assert handled == [5, 6] and Inbox(r).pending("42") == []
+    finally:
+        worker.close_services()
+        settings_module.get_settings.cache_clear()
+        r.flushdb()
+        r.close()

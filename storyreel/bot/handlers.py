@@ -2,7 +2,10 @@
 
 Runs on a worker (the ``handle_update`` task), never in the web process. Everything the
 user sees comes from ``texts`` and ``messages`` in their language; every callback query
-is answered, whatever it was.
+is answered exactly once, whatever it was. A cancel (❌ or ``/cancel``) is complete when
+its handler returns: the job is stopped, the user's slot free, the buttons gone and the
+user told; the worker running the job only deletes its files. A reply that meets a
+user who blocked the bot (403) ends their jobs and sends nothing more.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ from pathlib import Path
 import structlog
 from telegram import Message, Update, User
 
-from ..errors import StoryReelError
+from ..errors import StoryReelError, UserBlocked
 from ..log import ms_since
 from ..messages import message, message_for
 from ..pipeline.capacity import estimate_seconds
 from ..pipeline.ledger import add_cost, cost_entry
 from ..pipeline.runner import Pipeline
 from ..providers.base import metered
-from .jobs import parse_callback
+from .jobs import close_buttons, parse_callback, stop_job, user_blocked
 from .services import Services
 from .texts import text, ui_language
 
@@ -45,6 +48,8 @@ def handle_update(services: Services, data: dict) -> None:
             services.client.send_message(msg.chat_id, text("unsupported", _lang(msg.from_user)))
         else:  # channel posts, member updates…: nobody to answer
             log.info("update_ignored", kind=_kind(update))
+    except UserBlocked as exc:
+        _user_gone(services, user.id if user else exc.context.get("chat_id"))
     finally:
         structlog.contextvars.unbind_contextvars("update_id", "user_id")
 
@@ -195,32 +200,60 @@ def _on_button(s: Services, update: Update) -> None:
         log.warning("foreign_button", job_id=job_id, owner=job.user_id)
         s.client.answer_callback(cq.id, text("not_yours", lang))
         return
-    changed = s.approvals.approve(job_id, kind) if action == "ok" else s.approvals.refuse(job_id, kind)
-    if not changed:
-        state = s.approvals.raw(job_id, kind)
-        s.client.answer_callback(cq.id, text("already" if state else "stale", lang))
+    pressed = cq.message.message_id if cq.message is not None else None
+    if action == "ok":
+        if not s.approvals.approve(job_id, kind):
+            s.client.answer_callback(cq.id, _too_late(s, job_id, kind, lang))
+            return
+        log.info("approval_answered", job_id=job_id, kind=kind, action=action)
+        s.client.answer_callback(cq.id, text("approved", lang))
+        close_buttons(s, job, message_id=pressed)
+        s.dispatcher.start_step(job_id)
+        return
+    cancel = stop_job(s, job, "user", pressed=kind)
+    if cancel is None:
+        s.client.answer_callback(cq.id, _too_late(s, job_id, kind, lang))
         return
     log.info("approval_answered", job_id=job_id, kind=kind, action=action)
-    if action == "no":
-        s.approvals.cancel(job_id, "user")
-    s.client.answer_callback(cq.id, text("approved" if action == "ok" else "cancelling", lang))
-    if cq.message is not None:
-        s.client.remove_buttons(cq.message.chat.id, cq.message.message_id)
-    s.dispatcher.start_step(job_id)
+    s.client.answer_callback(cq.id, text("cancelling", lang))
+    close_buttons(s, job, cancel.kinds, message_id=pressed)
+    s.client.send_message(job.chat_id, text("stopped", lang))
+
+
+def _too_late(s: Services, job_id: str, kind: str, lang: str) -> str:
+    """What a press that changed nothing is told: answered before, or no longer active."""
+    if s.approvals.raw(job_id, kind) is None or s.approvals.cancel_reason(job_id) is not None:
+        return text("stale", lang)
+    return text("already", lang)
 
 
 def _cancel_all(s: Services, user_id: int, chat: int, lang: str) -> None:
+    """``/cancel``: every running job of the user stops now (see ``stop_job``)."""
     running = []
     for job_id in s.active.of(user_id):
         job = s.store.load(job_id)
         if job is None or job.status.finished:  # left by a crash after the job ended
             s.active.release(user_id, job_id)
         else:
-            running.append(job_id)
+            running.append(job)
     if not running:
         s.client.send_message(chat, text("no_job", lang))
         return
-    for job_id in running:
-        log.info("cancel_requested", job_id=job_id)
-        s.approvals.cancel(job_id, "user")
-        s.dispatcher.start_step(job_id)
+    for job in running:
+        cancel = stop_job(s, job, "user")
+        if cancel is not None:
+            close_buttons(s, job, cancel.kinds)
+    s.client.send_message(chat, text("stopped", lang))
+
+
+def _user_gone(s: Services, user_id: int | None) -> None:
+    """A reply met a 403: the user blocked the bot. Their jobs stop (reason "blocked",
+    a step deletes the files) and nothing more is sent to them."""
+    stopped = []
+    for job_id in s.active.of(user_id) if user_id is not None else []:
+        job = s.store.load(job_id)
+        if job is None or job.status.finished:
+            s.active.release(user_id, job_id)
+        elif user_blocked(s, job):
+            stopped.append(job_id)
+    log.warning("user_blocked", chat_id=user_id, jobs=stopped)

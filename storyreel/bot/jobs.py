@@ -1,12 +1,19 @@
 """One step of a job on a worker: the pipeline, with Telegram as its approvals, progress
-and delivery.
+and delivery; and how a job is stopped.
 
 A step runs ``Pipeline.advance(wait=False)``: it does everything that needs no person,
-asks for an approval when one is due (buttons in the chat, a timeout task scheduled),
-and returns, freeing the worker. The button press (``handlers``) records the answer and
-asks for the next step; the timeout task cancels the job if nobody answered. Only one
+asks for an approval when one is due (buttons in the chat, a deadline recorded), and
+returns, freeing the worker. The button press (``handlers``) records the answer and
+asks for the next step; ``recover`` cancels the job if nobody answered in time. Only one
 worker runs a job's step at a time (``JobLock``); a step asked for meanwhile is not
 lost: the holder runs again after releasing the lock.
+
+A cancel takes effect where it is asked (``stop_job``: ❌, ``/cancel``, a timeout, a user
+who blocked the bot): the job is flagged, its pending approvals closed and the user's
+slot freed at once, and whoever stopped it takes the buttons away and tells the user.
+The step notices at the pipeline's next cancel check, deletes the files and ends without
+a word. Each message's buttons are taken away once (``close_buttons``), and nothing more
+goes to a user whose chat answered 403.
 """
 
 from __future__ import annotations
@@ -14,11 +21,12 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Callable
 
 import structlog
 
 from .. import redis_keys
-from ..errors import JobCancelled, StepInterrupted, StoryReelError
+from ..errors import JobCancelled, StepInterrupted, StoryReelError, UserBlocked
 from ..messages import message, message_for
 from ..models import Job, JobStatus
 from ..pipeline.approvals import Preview
@@ -26,7 +34,7 @@ from ..pipeline.runner import Pipeline
 from ..pipeline.stages import Outcome
 from .client import buttons
 from .services import Services
-from .state import JobLock
+from .state import Cancel, JobLock
 from .texts import text
 
 log = structlog.get_logger(__name__)
@@ -61,24 +69,29 @@ class TelegramApprovals:
         self.s = services
 
     def request(self, job: Job, preview: Preview) -> None:
-        s, lang, chat = self.s, job.language_ui, job.chat_id
-        s.approvals.request(job.job_id, preview.kind)
-        if preview.kind == "script":
+        s, lang, chat, kind = self.s, job.language_ui, job.chat_id, preview.kind
+        s.approvals.request(job.job_id, kind)
+        if kind == "script":
             body = script_text(job, preview)
-            msg_id = s.client.send_message(chat, body, approval_markup(job, "script"))
+            msg_id = _to_user(s, job, s.client.send_message, chat, body, approval_markup(job, "script"))
         else:
-            kind = "photo" if preview.kind == "pictures" else "video"
-            if not job.notes.get(f"album_{preview.kind}"):  # a resumed step does not send it twice
-                s.client.send_album(chat, preview.files, kind)
-                job.notes[f"album_{preview.kind}"] = True
+            media = "photo" if kind == "pictures" else "video"
+            if not job.notes.get(f"album_{kind}"):  # a resumed step does not send it twice
+                _to_user(s, job, s.client.send_album, chat, preview.files, media)
+                job.notes[f"album_{kind}"] = True
                 s.store.save(job)
-            msg_id = s.client.send_message(chat, text(f"ask_{preview.kind}", lang, n=len(preview.files)),
-                                           approval_markup(job, preview.kind))
-        job.notes[f"ask_{preview.kind}"] = msg_id
+            msg_id = _to_user(s, job, s.client.send_message, chat, text(f"ask_{kind}", lang, n=len(preview.files)),
+                              approval_markup(job, kind))
+        job.notes[f"ask_{kind}"] = msg_id
         s.store.save(job)  # shown: a resumed step must not show it again
+        if s.approvals.raw(job.job_id, kind) != "pending":
+            # cancelled while the question went out: whoever cancelled could not know
+            # this message yet, so its buttons are ours to take away
+            _to_user(s, job, close_buttons, s, job, message_id=msg_id)
+            return
         # the timeout is a deadline in Redis that ``recover`` (beat) checks, not a
         # countdown task: a countdown held by a worker that dies is lost with it
-        s.redis.zadd(DEADLINES, {f"{job.job_id}:{preview.kind}": time.time() + s.settings.approval_timeout})
+        s.redis.zadd(DEADLINES, {f"{job.job_id}:{kind}": time.time() + s.settings.approval_timeout})
 
     def delivered(self, job: Job, kind: str) -> bool:
         return f"ask_{kind}" in job.notes
@@ -103,7 +116,9 @@ def script_text(job: Job, preview: Preview) -> str:
 
 
 class TelegramProgress:
-    """A status message per stage, edited at least every ``progress_every`` segments."""
+    """A status message per stage, edited at least every ``progress_every`` segments.
+    The text last sent is remembered (``text_{stage}``): an edit that would change
+    nothing is never made. Nothing goes to a job that has been stopped."""
 
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -120,22 +135,28 @@ class TelegramProgress:
         # must see, are the other way round: see ``TelegramApprovals``)
         job.notes[key] = None
         self.s.store.save(job)
+        if _stopped(self.s, job):
+            return
         body = text(f"stage_{stage}", job.language_ui, done=0, total=total)
-        job.notes[key] = self.s.client.send_message(job.chat_id, body)
+        job.notes[f"text_{stage}"] = body
+        job.notes[key] = _to_user(self.s, job, self.s.client.send_message, job.chat_id, body)
         self.s.store.save(job)
 
     def advance(self, job: Job, stage: str, done: int, total: int) -> None:
         if stage not in ("pictures", "clips") or not job.notes.get(f"msg_{stage}"):
             return
         every = self.s.settings.progress_every
+        body = text(f"stage_{stage}", job.language_ui, done=done, total=total)
         with self._lock:
             if done < total and done % every and job.notes.get(f"shown_{stage}", -1) + every > done:
                 return
-            if job.notes.get(f"shown_{stage}") == done:
+            if job.notes.get(f"text_{stage}") == body:
                 return
             job.notes[f"shown_{stage}"] = done
-        self.s.client.edit_message(job.chat_id, job.notes[f"msg_{stage}"],
-                                   text(f"stage_{stage}", job.language_ui, done=done, total=total))
+            job.notes[f"text_{stage}"] = body
+        if _stopped(self.s, job):
+            return
+        _to_user(self.s, job, self.s.client.edit_message, job.chat_id, job.notes[f"msg_{stage}"], body)
 
 
 #: set when this worker process begins a warm shutdown (SIGTERM): running steps stop at
@@ -177,40 +198,47 @@ def _step(services: Services, job_id: str) -> None:
     try:
         pipeline = Pipeline(settings, s.providers, files=s.files, store=s.store, approvals=TelegramApprovals(s),
                             progress=TelegramProgress(s), cancelled=cancelled,
-                            interrupted=SHUTTING_DOWN.is_set, spending=s.spending)
-        outcome = pipeline.advance(job, _deliver(s, pipeline))
+                            interrupted=SHUTTING_DOWN.is_set, spending=s.spending, slots=s.slots,
+                            results=s.results)
+        outcome = pipeline.advance(job, _deliver(s, pipeline, cancelled))
         if outcome is not None:
             _finish(s, job)
     except JobCancelled:
         job.status = JobStatus.CANCELLED
-        if s.approvals.cancel_reason(job_id) == "timeout":
-            minutes = max(1, math.ceil(s.settings.approval_timeout / 60))
-            _end(s, job, message("approval_timeout", job.language_ui, minutes=minutes))
-        else:
+        reason = s.approvals.cancel_reason(job_id)
+        job.notes["cancel_reason"] = reason
+        if reason is None:  # not stopped through ``stop_job``: nobody has told the user yet
             _end(s, job, message("cancelled", job.language_ui))
+        else:  # whoever stopped it took the buttons away and told the user (or nobody: blocked)
+            s.store.save(job)
+            _finish(s, job)
+            log.info("job_stopped", reason=reason)
     except StoryReelError as exc:
-        _end(s, job, message_for(exc, job.language_ui))
+        # a failure after a cancel is the cancel's: the user was told already
+        _end(s, job, None if cancelled() else message_for(exc, job.language_ui))
     except Exception as exc:  # a bug of ours: the user gets one line, the log the traceback
         log.exception("job_step_crashed")
         job.status, job.error = JobStatus.FAILED, type(exc).__name__
         s.files.cleanup_job(job.job_id)
-        _end(s, job, message("internal", job.language_ui))
+        _end(s, job, None if cancelled() else message("internal", job.language_ui))
     finally:
         structlog.contextvars.unbind_contextvars("job_id", "user_id")
 
 
-def _deliver(s: Services, pipeline: Pipeline):
+def _deliver(s: Services, pipeline: Pipeline, cancelled: Callable[[], bool]):
     def deliver(job: Job, outcome: Outcome) -> None:
         if job.notes.get("delivered"):  # a resumed step after the video went out: never twice
             log.info("video_already_delivered")
             return
+        if cancelled():  # stopped while the video was being put together: the user was told
+            raise JobCancelled("cancelled before delivery")
         fmt = pipeline.video_format(job)
         minutes, seconds = divmod(round(outcome.duration), 60)
         caption = text("done_caption", job.language_ui, title=job.script.title if job.script else job.prompt[:60],
                        duration=f"{minutes}:{seconds:02d}")
         s.active.release(job.user_id, job.job_id)  # the user may start the next one as it arrives
-        s.client.send_video(job.chat_id, outcome.video, duration=outcome.duration, width=fmt.width,
-                            height=fmt.height, caption=caption)
+        _to_user(s, job, s.client.send_video, job.chat_id, outcome.video, duration=outcome.duration,
+                 width=fmt.width, height=fmt.height, caption=caption)
         job.notes["delivered"] = True
         pipeline.save(job)
         log.info("video_delivered", size=outcome.size, duration=outcome.duration, cost=job.cost)
@@ -218,26 +246,76 @@ def _deliver(s: Services, pipeline: Pipeline):
     return deliver
 
 
-def _remove_open_buttons(s: Services, job: Job) -> None:
-    for kind in ("script", "pictures", "clips"):
-        msg_id = job.notes.get(f"ask_{kind}")
-        if msg_id and s.approvals.raw(job.job_id, kind) in ("pending", "cancelled"):
-            s.client.remove_buttons(job.chat_id, msg_id)
-
-
-def _end(s: Services, job: Job, note: str) -> None:
-    """The job ended without a video: record it, take its buttons away, free the user's
-    slot (before telling: the user may send the next prompt at once), then tell them."""
+def _end(s: Services, job: Job, note: str | None) -> None:
+    """The job ended without a video: record it, take the buttons of its open approvals
+    away, free the user's slot (before telling: the user may send the next prompt at
+    once), then tell them ``note`` (None: they know already)."""
     s.store.save(job)
-    _remove_open_buttons(s, job)
-    _finish(s, job)
-    s.client.send_message(job.chat_id, note)
+    try:
+        close_buttons(s, job, [k for k in ("script", "pictures", "clips")
+                               if s.approvals.raw(job.job_id, k) == "pending"])
+        _finish(s, job)
+        if note:
+            s.client.send_message(job.chat_id, note)
+    except UserBlocked:
+        _finish(s, job)
+        if user_blocked(s, job):
+            log.warning("user_blocked", chat_id=job.chat_id)
 
 
 def _finish(s: Services, job: Job) -> None:
     """The job is over: its user may start another; its approval keys go."""
     s.active.release(job.user_id, job.job_id)
     s.approvals.forget(job.job_id)
+
+
+# ---- stopping a job, from wherever it is asked --------------------------------------------
+def stop_job(s: Services, job: Job, reason: str, *, pressed: str | None = None) -> Cancel | None:
+    """Stop ``job`` now: the cancel flag (``reason``) that the pipeline's cancel check
+    reads on every worker (a running Runway task is deleted there), its pending approvals
+    closed, the user's slot freed, and a step queued that deletes the files and ends the
+    job without a word. The caller then takes away the buttons of ``Cancel.kinds``
+    (``close_buttons``) and tells the user. With ``pressed`` nothing happens unless that
+    approval is still pending: None then."""
+    cancel = s.approvals.cancel(job.job_id, reason, pressed=pressed)
+    if cancel is None:
+        return None
+    s.active.release(job.user_id, job.job_id)
+    s.dispatcher.start_step(job.job_id)
+    log.info("job_stop_requested", job_id=job.job_id, reason=reason, first=cancel.first)
+    return cancel
+
+
+def close_buttons(s: Services, job: Job, kinds=(), *, message_id: int | None = None) -> None:
+    """Take the ✅/❌ buttons away from ``message_id`` and from the questions of ``kinds``,
+    each message once, whoever asks first (the press, the cancel, the step)."""
+    ids = [message_id, *(job.notes.get(f"ask_{kind}") for kind in kinds)]
+    for msg_id in dict.fromkeys(i for i in ids if i):
+        if s.approvals.clear_once(job.job_id, msg_id):
+            s.client.remove_buttons(job.chat_id, msg_id)
+
+
+def user_blocked(s: Services, job: Job) -> bool:
+    """The user blocked the bot (a 403): the job stops as on a cancel (reason
+    "blocked"), with no buttons to take away and nothing sent. True the first time, so
+    the caller logs it once."""
+    cancel = stop_job(s, job, "blocked")
+    return bool(cancel and cancel.first)
+
+
+def _to_user(s: Services, job: Job, send, *args, **kwargs):
+    """``send(*args, **kwargs)``, a call to the job's chat. On a 403 the job stops at once
+    (``user_blocked``) and ``JobCancelled`` unwinds the step: nothing more is sent."""
+    try:
+        return send(*args, **kwargs)
+    except UserBlocked as exc:
+        if user_blocked(s, job):
+            log.warning("user_blocked", chat_id=job.chat_id, method=exc.context.get("method"))
+        raise JobCancelled("the user blocked the bot") from exc
+
+
+def _stopped(s: Services, job: Job) -> bool:
+    return s.approvals.cancel_reason(job.job_id) is not None
 
 
 DEADLINES = redis_keys.DEADLINES
@@ -255,10 +333,20 @@ def overdue_approvals(services: Services) -> int:
 
 
 def approval_timed_out(services: Services, job_id: str, kind: str) -> bool:
-    """The scheduled check: still no answer → the job is cancelled (True)."""
-    if services.approvals.raw(job_id, kind) != "pending":
+    """The deadline passed: still no answer → the job is cancelled and the user told (True)."""
+    s = services
+    job = s.store.load(job_id)
+    if job is None or job.status.finished:
+        return False
+    cancel = stop_job(s, job, "timeout", pressed=kind)
+    if cancel is None:  # answered meanwhile
         return False
     log.info("approval_timed_out", job_id=job_id, kind=kind)
-    services.approvals.cancel(job_id, "timeout")
-    services.dispatcher.start_step(job_id)
+    minutes = max(1, math.ceil(s.settings.approval_timeout / 60))
+    try:
+        close_buttons(s, job, cancel.kinds)
+        s.client.send_message(job.chat_id, message("approval_timeout", job.language_ui, minutes=minutes))
+    except UserBlocked:
+        if user_blocked(s, job):
+            log.warning("user_blocked", chat_id=job.chat_id)
     return True

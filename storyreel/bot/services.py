@@ -6,12 +6,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
+import redis as redis_lib
+
 from ..media.files import FileManager
 from ..providers.base import Providers
 from ..providers.factory import build_providers
 from ..providers.model_guard import ModelGuard, RedisLookupCache
 from ..settings import Settings
 from .client import TelegramClient
+from .results import RedisResults
+from .slots import RedisSlots
 from .state import ActiveJobs, ApprovalManager, NewJobLimiter, RedisJobStore, RedisSpending, connect
 
 #: a local Bot API server lifts the Bot API's 20 MB download and 50 MB upload limits to this
@@ -42,12 +46,29 @@ class Services:
         built = self.__dict__
         if "providers" in built:
             built.pop("providers").close()
-        if "redis" in built:
-            built.pop("redis").close()
+        for name in ("redis", "redis_bytes"):
+            if name in built:
+                built.pop(name).close()
 
     @cached_property
     def redis(self):
         return connect(self.settings)
+
+    @cached_property
+    def redis_bytes(self):
+        """A second pool to the same Redis that answers bytes (files), not text."""
+        return redis_lib.Redis.from_url(self.settings.redis_url, health_check_interval=30)
+
+    @cached_property
+    def slots(self) -> RedisSlots:
+        """The model slots every worker shares: the per-model limits hold across processes
+        and hosts. A dead worker's slots lapse with its job locks (``JOB_LOCK_SECONDS``)."""
+        return RedisSlots(self.redis, ttl=self.settings.job_lock_seconds)
+
+    @cached_property
+    def results(self) -> RedisResults:
+        """Paid results (narration pieces) kept where a job resumed on another host finds them."""
+        return RedisResults(self.redis_bytes)
 
     @cached_property
     def client(self) -> TelegramClient:

@@ -77,32 +77,64 @@ end
 return 0
 """
 
+# KEYS: the cancel flag, then the approval keys in KEY_TYPES order. ARGV: the reason, the
+# flag's TTL, and the position (1-based) of the approval that must still be pending for
+# the cancel to happen at all (0: none must). Only pending approvals become "cancelled":
+# an approved one stays approved, so nobody takes its (already removed) buttons away again.
+_CANCEL = """
+local must = tonumber(ARGV[3])
+if must > 0 and redis.call('GET', KEYS[must + 1]) ~= 'pending' then return false end
+local first = redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') and 1 or 0
+local changed = {first}
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == 'pending' then
+    redis.call('SET', KEYS[i], 'cancelled', 'KEEPTTL')
+    table.insert(changed, i - 1)
+  end
+end
+return changed
+"""
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """What one ``ApprovalManager.cancel`` did: whether it stopped the job (``first``: no
+    reason was recorded before) and which approvals it turned from pending to cancelled
+    (their buttons are still on screen)."""
+
+    first: bool
+    kinds: tuple[str, ...]
+
 
 class ApprovalManager:
-    """Approvals in Redis: ``approve`` and ``cancel`` for the button presses, ``request``
-    and ``state`` for the pipeline. Transitions are atomic: of two presses
-    of one button only the first changes anything."""
+    """Approvals in Redis: ``approve`` for the ✅ press, ``cancel`` for ❌, ``/cancel``, a
+    timeout or a user who blocked the bot, ``request`` and ``state`` for the pipeline.
+    Transitions are atomic: of two presses of one button only the first changes anything.
+
+    It also records which messages had their buttons taken away (``clear_once``), so no
+    two of the parties that may do it (the press, the cancel, the step) do it twice.
+    """
 
     def __init__(self, redis: redis_lib.Redis, ttl: float = 900) -> None:
         self.redis, self.ttl = redis, int(ttl)
         self._swap = redis.register_script(_SWAP)
+        self._cancel = redis.register_script(_CANCEL)
 
     @staticmethod
     def key(job_id: str, kind: str) -> str:
         return keys.approval(job_id, KEY_TYPES.get(kind, kind))
+
+    @staticmethod
+    def _cleared_key(job_id: str) -> str:
+        # beside the job's approval keys: the ids of its messages whose buttons are gone
+        return keys.buttons_cleared(job_id)
 
     def request(self, job_id: str, kind: str) -> None:
         self.redis.set(self.key(job_id, kind), "pending", ex=self.ttl, nx=True)
 
     def approve(self, job_id: str, kind: str) -> bool:
         """True if this call approved a pending request (False: answered before, or expired)."""
-        return self._answer(job_id, kind, "approved")
-
-    def refuse(self, job_id: str, kind: str) -> bool:
-        return self._answer(job_id, kind, "cancelled")
-
-    def _answer(self, job_id: str, kind: str, value: str) -> bool:
-        return bool(self._swap(keys=[self.key(job_id, kind)], args=["pending", value]))
+        return bool(self._swap(keys=[self.key(job_id, kind)], args=["pending", "approved"]))
 
     def state(self, job_id: str, kind: str) -> bool | None:
         value = self.redis.get(self.key(job_id, kind))
@@ -115,18 +147,34 @@ class ApprovalManager:
     def raw(self, job_id: str, kind: str) -> str | None:
         return self.redis.get(self.key(job_id, kind))
 
-    def cancel(self, job_id: str, reason: str = "user") -> None:
-        """Stop the job: its pending approvals are refused and its workers see the flag."""
-        pipe = self.redis.pipeline()
-        pipe.set(keys.cancel(job_id), reason, ex=JOB_TTL, nx=True)
-        for kind in KEY_TYPES:
-            pipe.set(self.key(job_id, kind), "cancelled", xx=True, keepttl=True)
-        pipe.execute()
+    def cancel(self, job_id: str, reason: str = "user", *, pressed: str | None = None) -> Cancel | None:
+        """Stop the job: record ``reason`` (the first reason stays) for the pipeline's
+        cancel check on every worker, and turn its pending approvals into cancelled ones.
+        With ``pressed`` (the ❌ of that approval, or its timeout) nothing happens unless
+        that approval is still pending: None then."""
+        kinds = list(KEY_TYPES)
+        must = kinds.index(pressed) + 1 if pressed else 0
+        done = self._cancel(keys=[keys.cancel(job_id), *(self.key(job_id, k) for k in kinds)],
+                            args=[reason, JOB_TTL, must])
+        if done is None:
+            return None
+        return Cancel(first=bool(done[0]), kinds=tuple(kinds[i - 1] for i in done[1:]))
 
     def cancel_reason(self, job_id: str) -> str | None:
         return self.redis.get(keys.cancel(job_id))
 
+    def clear_once(self, job_id: str, message_id: int) -> bool:
+        """True the first time it is asked for ``message_id``: the caller takes its buttons
+        away; every later call (another party, a redelivered task) gets False."""
+        key = self._cleared_key(job_id)
+        pipe = self.redis.pipeline()
+        pipe.sadd(key, message_id)
+        pipe.expire(key, JOB_TTL)
+        return bool(pipe.execute()[0])
+
     def forget(self, job_id: str) -> None:
+        # the record of cleared buttons stays until it expires: a cancel still in flight
+        # when the job ends must find its buttons already taken away
         self.redis.delete(*(self.key(job_id, k) for k in KEY_TYPES))
 
 
@@ -217,10 +265,12 @@ class JobLock:
         while not self._stop.wait(self.ttl / 3):
             try:
                 self.lock.reacquire()
-            except (redis_lib.exceptions.LockError, redis_lib.exceptions.ConnectionError) as exc:
-                # the step goes on, but another worker may now take the job over
+            except redis_lib.exceptions.LockError as exc:
+                # the lock lapsed: the step goes on, but another worker may now take the job over
                 _log.error("job_lock_lost", job_id=self.job_id, error=str(exc))
                 return
+            except redis_lib.exceptions.RedisError as exc:  # a blip: try again at the next beat
+                _log.warning("job_lock_renew_failed", job_id=self.job_id, error=str(exc))
 
     def release_and_check(self, *, still_running: bool = False) -> bool:
         """Release; True when someone asked for a step meanwhile (run again). Unless

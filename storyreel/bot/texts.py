@@ -47,6 +47,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "cancel": {"en": "❌ Cancel", "ru": "❌ Отменить"},
     "approved": {"en": "Approved ✅", "ru": "Одобрено ✅"},
     "cancelling": {"en": "Cancelling…", "ru": "Отменяю…"},
+    "stopped": {"en": "Cancelled. The video is stopped and its files are being deleted.",
+                "ru": "Отменено. Видео остановлено, его файлы удаляются."},
     "not_yours": {"en": "This button belongs to someone else's video.", "ru": "Эта кнопка от чужого видео."},
     "stale": {"en": "This button is no longer active.", "ru": "Эта кнопка больше не активна."},
     "already": {"en": "Already answered.", "ru": "Уже отвечено."},

@@ -2,7 +2,9 @@
 
 A thin shell: it validates the input, builds the settings, the providers and the
 pipeline, and answers the three approvals in the terminal (or ``--yes``). Everything is
-checked before a job folder exists, so bad input leaves nothing behind. Every failure
+checked before a job folder exists, so bad input leaves nothing behind. The job folder
+is in the user's cache folder (``command_line_work_dir``), never in the folder the
+command runs in: a run leaves the video and its ``.srt`` and nothing else. Every failure
 ends as one line on stderr and a non-zero exit: 2 for bad input or configuration, 1 for a
 failed or cancelled job, 130 for Ctrl-C or SIGTERM (after the job's files are deleted).
 """
@@ -31,7 +33,7 @@ from ..models import Job
 from ..pipeline.runner import Pipeline
 from ..pipeline.stages import Outcome
 from .exits import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, CommandFailed, exit_with, failure_for
-from .startup import check_models, load_settings
+from .startup import check_models, command_line_work_dir, load_settings
 from .terminal import BarProgress, TerminalGate
 
 
@@ -75,6 +77,8 @@ def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, as
           subtitles, providers_spec, verbose, started) -> int:
     settings = load_settings(segment_count=segments, segment_seconds=seconds, aspect=aspect,
                              video_short_side=resolution, burn_subtitles=subtitles, providers=providers_spec)
+    # job folders (and the free-disk check) in the user's cache, not where the command runs
+    settings = settings.model_copy(update={"work_dir": command_line_work_dir(settings)})
     # the terminal shows the user's view (questions, bars, one-line errors); the event log
     # is for -v, so a failure never prints both a log record and its message
     configure_logging(settings.log_format, settings.log_level if verbose else "CRITICAL")

@@ -14,7 +14,7 @@ from ..messages import message, message_for
 from ..models import Job
 from ..settings import Settings
 from .exits import EXIT_INPUT, CommandFailed, one_line_errors
-from .startup import load_settings, service_settings
+from .startup import command_line_work_dir, load_settings, service_settings
 
 
 @click.command("job")
@@ -76,7 +76,7 @@ def cleanup(max_age_hours):
     """Delete job folders left behind by crashed runs."""
     settings = load_settings()
     age = (max_age_hours if max_age_hours is not None else settings.job_max_age_hours) * 3600
-    removed = FileManager(settings.work_dir).cleanup_old(age)
+    removed = FileManager(command_line_work_dir(settings)).cleanup_old(age)
     click.echo(f"deleted {len(removed)} job folder(s)")
 
 
@@ -108,4 +108,4 @@ def _load_job(settings: Settings, job_id: str) -> Job | None:
         pass
     from ..pipeline.store import LocalJobStore
 
-    return LocalJobStore(FileManager(settings.work_dir)).load(job_id)
+    return LocalJobStore(FileManager(command_line_work_dir(settings))).load(job_id)

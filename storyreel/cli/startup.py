@@ -5,7 +5,10 @@ OpenAI models in use. Each problem is a ``CommandFailed`` with exit code 2.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+import platformdirs
 import structlog
 from pydantic import SecretStr, ValidationError
 
@@ -103,3 +106,14 @@ def safe_url(url: str) -> str:
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")
     return url
+
+
+def command_line_work_dir(settings: Settings) -> Path:
+    """Where the command line keeps its job folders: ``WORK_DIR`` when it is set (the
+    environment or ``.env``), else ``work`` in the user's cache folder, by the platform's
+    convention (``$XDG_CACHE_HOME/storyreel`` or ``~/.cache/storyreel`` on Linux,
+    ``~/Library/Caches/storyreel`` on macOS, ``%LOCALAPPDATA%\\storyreel\\Cache`` on
+    Windows). The bot's processes keep ``WORK_DIR`` as it is."""
+    if "work_dir" in settings.model_fields_set:
+        return settings.work_dir
+    return platformdirs.user_cache_path("storyreel", appauthor=False) / "work"

@@ -9,7 +9,9 @@ Who does what: ``admission`` accepts a job (or refuses it before anything is spe
 ``approvals.ApprovalFlow`` asks a person and reads the answers, ``calls.CallRunner`` runs
 every provider call (the one layer that retries), ``recorder`` saves the job and its
 history. The shell supplies the approvals, the progress sink, the cancel and stop
-checks and the delivery.
+checks and the delivery; and, when a job's steps may run on several machines (the bot),
+the model slots every worker shares (``capacity.Slots``) and the store of paid results
+every machine reaches (``results.Results``). Both default to this process and this disk.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from ..settings import Settings
 from .admission import admit
 from .approvals import ApprovalFlow, Approvals, AutoApprove, Gate, GateApprovals, Preview
 from .calls import CallRunner
+from .capacity import Capacity, Slots
 from .ledger import MemorySpending, Spending
 from .recorder import JobRecorder, Progress
+from .results import LocalResults, Results
 from .schedule import produce
 from .stages import Outcome, Stages
 from .store import JobStore, LocalJobStore
@@ -53,6 +57,8 @@ class Pipeline:
         cancelled: Callable[[], bool] = lambda: False,
         interrupted: Callable[[], bool] = lambda: False,
         spending: Spending | None = None,
+        slots: Slots | None = None,
+        results: Results | None = None,
     ) -> None:
         self.settings = settings
         self.providers = providers
@@ -61,7 +67,9 @@ class Pipeline:
         stop = Stop(cancelled=cancelled, interrupted=interrupted)
         self.recorder = JobRecorder(store or LocalJobStore(self.files), progress)
         self.calls = CallRunner(settings, self.recorder, self.spending, stop)
-        self.stages = Stages(settings, providers, self.files, self.recorder, self.calls)
+        self.results = results or LocalResults()
+        self.stages = Stages(settings, providers, self.files, self.recorder, self.calls,
+                             Capacity(settings, slots), self.results)
         approvals = approvals or (GateApprovals(gate) if gate is not None else AutoApprove())
         self.flow = ApprovalFlow(approvals, self.recorder, stop)
 
@@ -105,7 +113,7 @@ class Pipeline:
             deliver(job, outcome)
             note(job, "job_done", duration_ms=ms_since(started), size=outcome.size, cost=job.cost)
             self.recorder.set_status(job, JobStatus.DONE)
-            self.files.cleanup_job(job.job_id)
+            self._cleanup(job)
             return outcome
         except StepInterrupted:
             # not an end: the job stays as recorded and another process goes on with it
@@ -115,15 +123,20 @@ class Pipeline:
         except JobCancelled:
             note(job, "job_cancelled", stage=job.status.value, cost=job.cost)
             job.status = JobStatus.CANCELLED
-            self.files.cleanup_job(job.job_id)
+            self._cleanup(job)
             raise
         except BaseException as exc:
             job.status, job.error = JobStatus.FAILED, getattr(exc, "code", type(exc).__name__)
             note(job, "job_failed", level="error", error=str(exc), code=job.error, cost=job.cost)
-            self.files.cleanup_job(job.job_id)
+            self._cleanup(job)
             raise
         finally:
             structlog.contextvars.unbind_contextvars("job_id", "user_id")
+
+    def _cleanup(self, job: Job) -> None:
+        """The job ended: its folder goes, and what was kept for other machines."""
+        self.files.cleanup_job(job.job_id)
+        self.results.forget(job.job_id)
 
     # ---- the stages one at a time (benchmarks, tests, the bot's delivery) ----------------
     def video_format(self, job: Job) -> VideoFormat:

@@ -2,7 +2,8 @@
 providers allow.
 
 - Concurrency is per model (``capacity.py``): a step starts when its model has a free
-  slot, whichever job it belongs to.
+  slot, whichever job (and, in the bot, whichever worker) it belongs to; the slot is
+  held until the step ends.
 - A segment's clip starts as soon as its picture exists and the pictures are approved;
   narration starts alongside as soon as the script is approved.
 - The first 5 pictures are shown for approval as soon as they exist while the rest keep
@@ -29,7 +30,7 @@ import structlog
 from ..errors import JobCancelled
 from ..models import Job, JobStatus, VideoSegment
 from .approvals import CLIP_PREVIEW, PICTURE_PREVIEW, ApprovalFlow, Preview
-from .capacity import slots_for
+from .capacity import Lease
 from .stages import Stages, done as _done
 
 log = structlog.get_logger(__name__)
@@ -51,15 +52,15 @@ class _Production:
         self.stages, self.flow, self.recorder = stages, flow, stages.recorder
         self.job, self.wait, self.previews = job, wait, previews
         self.want_pictures, self.want_clips = pictures, clips
-        self.pic_limit, self.pic_slots = slots_for(stages.settings, stages.providers.pictures)
-        self.clip_limit, self.clip_slots = slots_for(stages.settings, stages.providers.motion)
+        self.pic_slots = stages.capacity.for_provider(stages.providers.pictures)
+        self.clip_slots = stages.capacity.for_provider(stages.providers.motion)
         segs = job.segments
         stages.reconcile(job)
         self.need_pictures = [s for s in segs if not _done(s.picture_path)] if pictures else []
         self.need_clips = [s for s in segs if not _done(s.clip_path)] if clips else []
         self.need_narration = narration and not (_done(job.narration_path) and job.subtitles_path)
         self.narration_started = False
-        self.inflight: dict[Future, tuple[str, VideoSegment | None, threading.BoundedSemaphore | None]] = {}
+        self.inflight: dict[Future, tuple[str, VideoSegment | None, Lease | None]] = {}
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.shown: set[str] = set()
@@ -69,7 +70,8 @@ class _Production:
     # ---- the loop ---------------------------------------------------------------------
     def run(self) -> bool:
         job, recorder = self.job, self.recorder
-        pool = ThreadPoolExecutor(max_workers=self.pic_limit + self.clip_limit + 1, thread_name_prefix="segment")
+        pool = ThreadPoolExecutor(max_workers=self.pic_slots.limit + self.clip_slots.limit + 1,
+                                  thread_name_prefix="segment")
         try:
             while True:
                 pictures_ok = clips_ok = False
@@ -113,6 +115,11 @@ class _Production:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            # a step cancelled before it started never reached ``_finished``: its slot goes
+            # back here (a shared slot held by nobody would stay taken until it lapsed)
+            for _kind, _seg, lease in self.inflight.values():
+                if lease is not None:
+                    lease.release()
             recorder.save(job)
 
     def _approved(self, kind: str) -> bool:
@@ -153,45 +160,49 @@ class _Production:
         return "clips" not in self.job.asked and seg.index < CLIP_PREVIEW
 
     def _submit(self, pool: ThreadPoolExecutor, pictures_ok: bool, clips_ok: bool) -> None:
-        job, stages, recorder = self.job, self.stages, self.recorder
-        while self.need_pictures and self.pic_slots.acquire(blocking=False):
-            seg = self.need_pictures.pop(0)
-            if "pictures" not in self.shown:
-                self.shown.add("pictures")
-                recorder.note(job, "stage_started", stage="pictures", todo=len(self.need_pictures) + 1)
-                recorder.progress.stage(job, "pictures", len(job.segments))
-            self._start(pool, "pictures", seg, self.pic_slots, stages.make_picture)
+        stages = self.stages
+        while self.need_pictures and (lease := self.pic_slots.try_acquire()) is not None:
+            self._start(pool, "pictures", self.need_pictures.pop(0), lease, stages.make_picture)
         for seg in list(self.need_clips):
             if not self._clip_allowed(seg, pictures_ok, clips_ok):
                 continue
-            if not self.clip_slots.acquire(blocking=False):
+            lease = self.clip_slots.try_acquire()
+            if lease is None:
                 break
             self.need_clips.remove(seg)
-            if "clips" not in self.shown:
-                self.shown.add("clips")
-                recorder.note(job, "stage_started", stage="clips", todo=len(self.need_clips) + 1)
-                recorder.progress.stage(job, "clips", len(job.segments))
-            self._start(pool, "clips", seg, self.clip_slots, stages.make_clip)
+            self._start(pool, "clips", seg, lease, stages.make_clip)
         if self.need_narration and not self.narration_started:
             self.narration_started = True
             self._start(pool, "narration", None, None, lambda j, _s: stages.narrate(j, stop=self.stop.is_set))
 
-    def _start(self, pool, kind: str, seg: VideoSegment | None, slots, fn) -> None:
-        stop = self.stop
+    def _start(self, pool, kind: str, seg: VideoSegment | None, lease: Lease | None, fn) -> None:
+        """Run ``fn(job, seg)`` on the pool; ``lease`` (the model slot taken for it) is
+        released when it ends, or here if it never starts."""
+        job, stop = self.job, self.stop
+        try:
+            if seg is not None and kind not in self.shown:
+                self.shown.add(kind)
+                todo = len(self.need_pictures if kind == "pictures" else self.need_clips) + 1
+                self.recorder.note(job, "stage_started", stage=kind, todo=todo)
+                self.recorder.progress.stage(job, kind, len(job.segments))
 
-        def step() -> None:
-            if stop.is_set():  # a sibling failed or the job was cancelled: never start (or pay)
-                raise JobCancelled("stopped")
-            fn(self.job, seg)
+            def step() -> None:
+                if stop.is_set():  # a sibling failed or the job was cancelled: never start (or pay)
+                    raise JobCancelled("stopped")
+                fn(job, seg)
 
-        # each step runs in a copy of this context, so its logs carry the job id
-        fut = pool.submit(contextvars.copy_context().run, step)
-        self.inflight[fut] = (kind, seg, slots)
+            # each step runs in a copy of this context, so its logs carry the job id
+            fut = pool.submit(contextvars.copy_context().run, step)
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
+        self.inflight[fut] = (kind, seg, lease)
 
     def _finished(self, fut: Future) -> None:
-        kind, seg, slots = self.inflight.pop(fut)
-        if slots is not None:
-            slots.release()
+        kind, seg, lease = self.inflight.pop(fut)
+        if lease is not None:
+            lease.release()
         exc = fut.exception()
         if exc is not None:
             self._fail(exc)

@@ -6,6 +6,9 @@ retry, a crash or a resume — never pays twice for the same thing. Files appear
 when complete (``atomic_path``), so "the file exists" means "the step is done".
 
 Provider calls go through the ``CallRunner`` (``calls.py``), the one layer that retries.
+A paid result that another machine could not get back for free (a narration piece) is
+also handed to ``Results`` (``results.py``), so a step resumed elsewhere reads it back
+instead of paying again.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ from ..providers.base import Providers, TaskRef
 from ..settings import Settings
 from ..splitting import chunk_text, split_script
 from .calls import CallRunner
-from .capacity import slots_for
+from .capacity import Capacity
 from .recorder import JobRecorder
+from .results import LocalResults, Results
 
 log = structlog.get_logger(__name__)
 
@@ -55,9 +59,11 @@ class Stages:
     """What each stage does for one job; the scheduler decides when."""
 
     def __init__(self, settings: Settings, providers: Providers, files: FileManager, recorder: JobRecorder,
-                 calls: CallRunner) -> None:
+                 calls: CallRunner, capacity: Capacity | None = None, results: Results | None = None) -> None:
         self.settings, self.providers, self.files = settings, providers, files
         self.recorder, self.calls = recorder, calls
+        self.capacity = capacity or Capacity(settings)
+        self.results = results or LocalResults()
 
     def video_format(self, job: Job) -> VideoFormat:
         """The picture every stage of ``job`` makes: the job's aspect at the set size."""
@@ -89,8 +95,16 @@ class Stages:
 
     # ---- pictures and clips -----------------------------------------------------------
     def reconcile(self, job: Job) -> None:
-        """Adopt finished files the job's record does not know of: a worker killed between
-        writing a file (atomically: it exists only when whole) and saving the record."""
+        """Make the job's record speak of this machine's files. A path recorded by a step
+        on another host is moved to the same place in this host's job folder (whose file
+        may or may not be there), so "the file exists" is asked of this disk, whatever
+        WORK_DIR the other host had. Then adopt finished files the record does not know
+        of: a worker killed between writing a file (atomically: it exists only when whole)
+        and saving the record."""
+        here = self.files.job_dir(job.job_id)
+        for seg in job.segments:
+            seg.picture_path, seg.clip_path = _local(seg.picture_path, here), _local(seg.clip_path, here)
+        job.narration_path, job.subtitles_path = _local(job.narration_path, here), _local(job.subtitles_path, here)
         for seg in job.segments:
             for attr, folder, ext, status in (("picture_path", "pictures", "png", SegmentStatus.PICTURE_DONE),
                                               ("clip_path", "clips", "mp4", SegmentStatus.CLIP_DONE)):
@@ -135,24 +149,38 @@ class Stages:
         picture is on screen; and the subtitles, timed to where the words really fall.
 
         Segments are spoken several at once, up to the speech model's concurrency (its
-        semaphore is shared with every other job in this process); a segment whose file
-        exists was spoken (and paid for) before and is not asked again. ``stop`` (the
-        scheduler's) ends it between segments once a sibling step failed."""
+        slots are shared with every other job, see ``capacity``); a segment whose file
+        exists, or is kept in ``Results`` (spoken on another machine), was paid for before
+        and is not asked again. ``stop`` (the scheduler's) ends it between segments once
+        a sibling step failed."""
         folder = self.folder(job, "narration")
         spoken = [s for s in job.script.segments if s.text.strip()]
-        limit, slots = slots_for(self.settings, self.providers.speech)
+        slots = self.capacity.for_provider(self.providers.speech)
         halt = threading.Event()
 
+        def stopped() -> bool:
+            return halt.is_set() or (stop is not None and stop())
+
         def one(seg) -> None:
-            with slots:
-                if halt.is_set() or (stop is not None and stop()):  # failed elsewhere: pay no more
+            with slots.hold(stopped):
+                if stopped():  # failed elsewhere: pay no more
                     raise JobCancelled("stopped")
                 self.speak(job, seg.index, seg.text, folder / f"{seg.index:03d}.wav")
 
         with self.recorder.stage(job, "narration", len(spoken)):
-            todo = [s for s in spoken if not (folder / f"{s.index:03d}.wav").exists()]
+            todo, restored = [], 0
+            for seg in spoken:
+                piece = folder / f"{seg.index:03d}.wav"
+                if piece.exists():
+                    continue
+                if self.results.fetch(job.job_id, _piece(seg.index), piece):  # spoken on another machine
+                    restored += 1
+                    continue
+                todo.append(seg)
+            if restored:
+                self.recorder.note(job, "results_restored", stage="narration", count=restored)
             finished = len(spoken) - len(todo)
-            with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="narration") as pool:
+            with ThreadPoolExecutor(max_workers=slots.limit, thread_name_prefix="narration") as pool:
                 futures = [pool.submit(contextvars.copy_context().run, one, seg) for seg in todo]
                 try:
                     for fut in as_completed(futures):
@@ -175,21 +203,28 @@ class Stages:
         self.recorder.save(job)
 
     def speak(self, job: Job, index: int, text: str, path: Path) -> None:
-        """One segment's speech into ``path``; texts over the provider's limit are spoken
-        in sentence-sized pieces and joined."""
+        """One segment's speech into ``path``, kept in ``Results``; texts over the
+        provider's limit are spoken in sentence-sized pieces (each kept as it is paid
+        for) and joined."""
         speech = self.providers.speech
         chunks = chunk_text(text, speech.max_chars)
         if len(chunks) == 1:
             self.calls.call(job, "narration", index, speech.speak, text, path, language=job.language)
+            self.results.keep(job.job_id, _piece(index), path)
             return
         parts = []
         for k, chunk in enumerate(chunks):
             part = path.with_name(f"{path.stem}_chunk{k}{path.suffix}")
-            self.calls.call(job, "narration", index, speech.speak, chunk, part, language=job.language)
-            parts.append(audio_samples(part, rate=RATE))
-            part.unlink(missing_ok=True)
+            name = f"{_piece(index)}.{k}"
+            if not part.exists() and not self.results.fetch(job.job_id, name, part):
+                self.calls.call(job, "narration", index, speech.speak, chunk, part, language=job.language)
+                self.results.keep(job.job_id, name, part)
+            parts.append(part)
         with atomic_path(path) as tmp:  # the joined file appears only when whole
-            write_wav(np.concatenate(parts), tmp)
+            write_wav(np.concatenate([audio_samples(p, rate=RATE) for p in parts]), tmp)
+        self.results.keep(job.job_id, _piece(index), path)
+        for part in parts:
+            part.unlink(missing_ok=True)
 
     # ---- assembly ---------------------------------------------------------------------
     def assemble(self, job: Job) -> Outcome:
@@ -219,6 +254,22 @@ class Stages:
         path = self.files.path(job.job_id, name)
         path.mkdir(exist_ok=True)
         return path
+
+
+def _local(path: str | None, job_dir: Path) -> str | None:
+    """``path`` (``…/{job_id}/clips/003.mp4``, recorded on any host) in ``job_dir``."""
+    if not path:
+        return path
+    parts = Path(path).parts
+    if job_dir.name not in parts:
+        return path
+    rest = parts[len(parts) - 1 - parts[::-1].index(job_dir.name) + 1:]
+    return str(job_dir.joinpath(*rest))
+
+
+def _piece(index: int) -> str:
+    """A narration piece's name in ``Results``."""
+    return f"narration/{index:03d}"
 
 
 def done(path: str | None) -> bool:

@@ -1,7 +1,8 @@
 """Job state, saved after every step so a stage can tell what is already done.
 
 ``LocalJobStore`` keeps ``job.json`` in the job's folder (the CLI's store); the bot's
-Redis store implements the same two methods.
+Redis store implements the same two methods. ``sweep_ended`` deletes the folders a host
+keeps for jobs that have ended elsewhere.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import time
 from typing import Protocol
 
-from ..media.files import FileManager
+from ..media.files import JOB_ID_PATTERN, FileManager
 from ..models import Job
 
 
@@ -37,3 +38,18 @@ class LocalJobStore:
         if not path.exists():
             return None
         return Job.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def sweep_ended(files: FileManager, store: JobStore) -> list[str]:
+    """Delete this host's folders of jobs that have ended; their ids. A job whose steps ran
+    on several hosts has a folder on each, and only the host that ends it deletes its own;
+    the others' go here (a folder whose job is still going, or has no record, is kept: the
+    age-based cleanup takes those)."""
+    removed = []
+    for folder in sorted(files.root.iterdir()) if files.root.is_dir() else []:
+        if not folder.is_dir() or not JOB_ID_PATTERN.fullmatch(folder.name):
+            continue
+        job = store.load(folder.name)
+        if job is not None and job.status.finished and files.cleanup_job(folder.name):
+            removed.append(folder.name)
+    return removed

@@ -71,7 +71,7 @@ def build_providers(settings: Settings) -> Providers:
     chosen = choose(settings)
     openai_client = runway_client = None
     if any(name == "openai" for stage, name in chosen.items() if stage != "speech"):
-        from .cloud_openai import make_openai_client
+        from .openai_common import make_openai_client
 
         openai_client = make_openai_client(settings)
     if "runway" in chosen.values():
@@ -80,7 +80,7 @@ def build_providers(settings: Settings) -> Providers:
         runway_client = make_runway_client(settings)
 
     if chosen["script"] == "openai":
-        from .cloud_openai import OpenAIScriptWriter
+        from .openai_script import OpenAIScriptWriter
 
         script = OpenAIScriptWriter(openai_client, settings)
     else:
@@ -109,16 +109,16 @@ def build_providers(settings: Settings) -> Providers:
 
     speech_client = None
     if chosen["speech"] == "openai":
-        from .cloud_openai import make_speech_client, speech_api
+        from .openai_common import make_speech_client, speech_api
 
         separate = settings.openai_speech_base_url or settings.secret(settings.openai_speech_api_key)
         speech_client = make_speech_client(settings) if separate or openai_client is None else openai_client
         if speech_api(settings) == "realtime":
-            from .cloud_realtime import OpenAIRealtimeNarrator
+            from .openai_realtime import OpenAIRealtimeNarrator
 
             speech = OpenAIRealtimeNarrator(speech_client, settings)
         else:
-            from .cloud_openai import OpenAINarrator
+            from .openai_audio import OpenAINarrator
 
             speech = OpenAINarrator(speech_client, settings)
     else:
@@ -127,7 +127,7 @@ def build_providers(settings: Settings) -> Providers:
         speech = EspeakNarrator()
 
     if chosen["transcription"] == "openai":
-        from .cloud_openai import OpenAITranscriber
+        from .openai_audio import OpenAITranscriber
 
         transcriber = OpenAITranscriber(openai_client, settings)
     else:

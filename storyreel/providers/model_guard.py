@@ -39,6 +39,7 @@ import structlog
 
 from .. import redis_keys
 from ..errors import ConfigError
+from ..log import ms_since
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -294,7 +295,7 @@ class ModelGuard:
     def _client_for_lookups(self) -> Any:
         with self._client_lock:
             if self._client is None:
-                from .cloud_openai import make_openai_client
+                from .openai_common import make_openai_client
 
                 timeout = min(LOOKUP_TIMEOUT, self.settings.openai_timeout)
                 self._client = make_openai_client(self.settings).with_options(timeout=timeout, max_retries=0)
@@ -329,7 +330,7 @@ class ModelGuard:
             return _failed(previous, model, f"lookup failed: {type(exc).__name__}", now)
         shutdown = getattr(found, "shutdown_date", None)
         log.debug("model_checked", model=model, found=True, shutdown_date=shutdown, server=server,
-                 duration_ms=round((time.perf_counter() - started) * 1000))
+                 duration_ms=ms_since(started))
         return {"found": True, "shutdown_date": shutdown, "checked_at": now}
 
     def _cached(self, key: str) -> dict | None:

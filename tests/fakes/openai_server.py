@@ -6,7 +6,7 @@ the real envelope ``{"error": {"message", "type", "param", "code"}}`` with the r
 status codes (401 without the right ``Authorization: Bearer`` key, 429 with
 ``retry-after``, 500, 400, 413). Point a client at it with ``base_url=f"{fake.url}/v1"``.
 
-How the fake writes a script (its contract with ``storyreel.providers.cloud_openai``):
+How the fake writes a script (its contract with ``storyreel.providers.openai_script``):
 
 * the number of segments is the ``minItems`` of ``segments`` in the request's JSON schema
   (``text.format.schema`` or ``response_format.json_schema.schema``); failing that,

@@ -20,6 +20,9 @@ hundredfold. State is computed from the clock whenever a request arrives: no tim
 
 Money: ``creates(model)`` counts tasks created, ``paid(model)`` the tasks Runway would
 charge for (succeeded, or cancelled while RUNNING); a 400 or 429 creates nothing.
+Load: ``peak(model)`` is the most tasks that were RUNNING (PENDING included) at once;
+``peak(model, queued=True)`` counts THROTTLED ones too (every task created and not yet
+ended: what a client's own concurrency limit bounds, whatever the fake's ``concurrency``).
 
 Faults, for tests: ``fail_next``, ``safety_next``, ``never_finish_next``, ``quota_exceeded``
 (429 on create with a daily-limit body), ``server_errors`` (500s), ``throttle_for``,
@@ -90,6 +93,7 @@ class FakeTask:
     ended: float | None = None
     cancelled: bool = False
     cancelled_while: str | None = None  # the status it had when cancelled or deleted
+    cancelled_at: float | None = None  # monotonic
     deleted: bool = False
     forced_status: str | None = None
     token: str | None = None  # the output URL's current signature
@@ -181,7 +185,7 @@ class FakeRunway(FakeServer):
             self._advance(time.monotonic())
             task = self.tasks[task_id]
             task.cancelled_while = self._status(task, time.monotonic())
-            task.cancelled = True
+            task.cancelled, task.cancelled_at = True, time.monotonic()
             self._freed[task.model] = time.monotonic()
 
     def force_status(self, task_id: str, status: str) -> None:
@@ -206,6 +210,28 @@ class FakeRunway(FakeServer):
         with self._state:
             self._advance(now)
             return sum(1 for t in self.tasks.values() if model in (None, t.model) and self._charged(t, now))
+
+    def peak(self, model: str | None = None, *, queued: bool = False) -> int:
+        """The most tasks (of ``model``) that were running at once so far; with ``queued``,
+        the most that were open at once (created and not ended: THROTTLED ones too)."""
+        now = time.monotonic()
+        events: list[tuple[float, int]] = []
+        with self._state:
+            self._advance(now)
+            for t in self.tasks.values():
+                if model not in (None, t.model):
+                    continue
+                begin = t.created if queued else t.started
+                if begin is None:
+                    continue
+                end = min(x for x in (t.ended, t.cancelled_at, now) if x is not None)
+                if end > begin:
+                    events += [(begin, 1), (end, -1)]
+        most = running = 0
+        for _, step in sorted(events):  # at one instant an end (-1) sorts before a start
+            running += step
+            most = max(most, running)
+        return most
 
     def task(self, task_id: str) -> FakeTask:
         with self._state:
@@ -392,7 +418,7 @@ class FakeRunway(FakeServer):
                 return Reply.json({"error": "Task not found."}, 404)
             if not task.cancelled:
                 task.cancelled_while = self._status(task, now)
-                task.cancelled = True
+                task.cancelled, task.cancelled_at = True, now
                 self._freed[task.model] = max(self._freed.get(task.model, 0.0), now)
             task.deleted = True
             return Reply(204)

@@ -15,7 +15,7 @@ is "message to edit/delete not found"; a callback query answered twice, or more 
 ``query_age_limit`` seconds (15 minutes) after the press by the fake's clock
 (``advance_clock``), is "query is too old…"; a user who blocked the bot
 (``block_user``) makes every send and edit to their chat 403 "Forbidden: bot was blocked
-by the user".
+by the user" (``block_user(user, on=method)``: from the bot's next ``method`` call there).
 
 ``fake.sent`` records one ``BotCall`` per Bot API call with its outcome; ``fake.calls``,
 ``texts``, ``wait_for``, ``failed_calls`` and ``assert_no_failed_calls`` read it. The
@@ -31,7 +31,9 @@ tests import. Run alone: ``python -m tests.fakes.telegram_server --port N [--tok
 Where it departs from the real server: private chats only (channel posts exist as
 updates); ``sendMediaGroup`` wants the documented 2–10 items where the real server also
 takes one; files by URL are refused (there is no network here); entity parsing catches
-what bots get wrong, not the whole grammar.
+what bots get wrong, not the whole grammar. With ``local_mode`` set, as
+``telegram-bot-api --local``, a file may be sent as a ``file:///absolute/path`` the
+server reads from disk (no upload limit on it); otherwise such a path is refused.
 
 Retries: none here. The fake never retries and never waits except for ``latency`` and
 long polling. Answering the faults it injects (``fail_next``, ``flood_limit``) is the
@@ -104,6 +106,7 @@ class FakeTelegram(FakeServer, CallRecords, BotMethods, Updates):
             if len(request.body) > self.max_upload:
                 raise ApiError(413, "Request Entity Too Large")
             params, files = parse_request(request)
+            self._block_when_due(name, params)
             fault = self._fault(name, params)
             if fault:
                 raise fault

@@ -39,9 +39,10 @@ class CallRecords:
 
     # ---- what the bot did ---------------------------------------------------------------------
 
-    def _select_calls(self, method: str | None = None, chat_id: int | str | None = None) -> list[BotCall]:
+    def _select_calls(self, method: str | None = None, chat_id: int | str | None = None,
+                      since: int = 0) -> list[BotCall]:
         with self._lock:
-            calls = list(self.sent)
+            calls = self.sent[since:]
         if method:
             calls = [c for c in calls if c.method.lower() == method.lower()]
         if chat_id is not None:
@@ -69,17 +70,20 @@ class CallRecords:
                 raise AssertionError(f"no matching Bot API call within {timeout}s; calls:\n{listing}")
             time.sleep(0.01)
 
-    def failed_calls(self, method: str | None = None, chat_id: int | str | None = None) -> list[FailedCall]:
-        """``(method, error_code, description)`` of every call answered with an error, in order."""
+    def failed_calls(self, method: str | None = None, chat_id: int | str | None = None,
+                     since: int = 0) -> list[FailedCall]:
+        """``(method, error_code, description)`` of every call answered with an error, in
+        order; ``since``: only among the calls from that position of the log on."""
         return [FailedCall(c.method, c.status, c.description or "")
-                for c in self.calls(method, chat_id) if not c.ok]
+                for c in self._select_calls(method, chat_id, since) if not c.ok]
 
-    def assert_no_failed_calls(self, allow: Iterable[Allowed] = ()) -> None:
+    def assert_no_failed_calls(self, allow: Iterable[Allowed] = (), since: int = 0) -> None:
         """AssertionError listing the failed calls ``allow`` does not cover. An entry of
         ``allow`` is a method name, an error code, a piece of the description (both ignoring
-        case), or a ``(method, piece of the description)`` pair."""
+        case), or a ``(method, piece of the description)`` pair. ``since``: only the calls
+        from that position of the log on (``len(fake.sent)`` when a scenario began)."""
         allow = list(allow)
-        unexpected = [f for f in self.failed_calls() if not any(_covers(a, f) for a in allow)]
+        unexpected = [f for f in self.failed_calls(since=since) if not any(_covers(a, f) for a in allow)]
         if unexpected:
             listing = "\n".join(f"  {f.method} {f.error_code} {f.description}" for f in unexpected)
             raise AssertionError(f"{len(unexpected)} Bot API call(s) failed:\n{listing}")

@@ -12,7 +12,9 @@ import itertools
 import threading
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from tests.fakes.botapi import media
 from tests.fakes.botapi.text import inline_keyboard
@@ -32,9 +34,11 @@ class Entities:
         self.commands: dict[str, list] = {}  # language_code ("" for all) -> commands
         self.query_age_limit: float = QUERY_AGE_LIMIT  # a test may shorten it
         self.clock_offset = 0.0  # seconds the fake's clock runs ahead of the real one
+        self.local_mode = False  # as ``telegram-bot-api --local``: files may be sent as file:// paths
         self._state = threading.RLock()
         self._users: dict[int, dict] = {}
         self._blocked: set[int] = set()
+        self._block_on: dict[int, str] = {}  # user -> the method whose next call to their chat blocks
         self._messages: dict[tuple[int, int], dict] = {}  # (chat_id, message_id) -> message
         self._formats: dict[tuple[int, int], tuple] = {}  # (chat_id, message_id) -> formatting of its text
         self._next_message: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
@@ -63,10 +67,15 @@ class Entities:
                 user["username"] = username
             return dict(user)
 
-    def block_user(self, user_id: int) -> None:
-        """The user blocks the bot: every send and edit to their chat answers 403 from now on."""
+    def block_user(self, user_id: int, *, on: str | None = None) -> None:
+        """The user blocks the bot: every send and edit to their chat answers 403 from now
+        on; with ``on`` (a method name), from the bot's next ``on`` call to their chat, that
+        call included (a moment mid-job that does not depend on timing)."""
         with self._state:
-            self._blocked.add(user_id)
+            if on is None:
+                self._blocked.add(user_id)
+            else:
+                self._block_on[user_id] = on.lower()
 
     block = block_user  # the name tests used first
 
@@ -74,6 +83,15 @@ class Entities:
         """The user unblocks the bot."""
         with self._state:
             self._blocked.discard(user_id)
+            self._block_on.pop(user_id, None)
+
+    def _block_when_due(self, method: str, params: dict) -> None:
+        """A ``block_user(…, on=method)`` takes effect as that call arrives."""
+        with self._state:
+            chat = params.get("chat_id")
+            if self._block_on.get(chat) == method.lower():
+                del self._block_on[chat]
+                self._blocked.add(chat)
 
     def add_file(self, file_id: str, data: bytes, file_size: int | None = None,
                  file_path: str | None = None) -> None:
@@ -153,6 +171,13 @@ class Entities:
             raise bad(f"there is no {name} in the request")
         if ref in self.files:
             return self.files[ref]["data"], ref
+        if str(ref).startswith("file://"):  # a path on the server's disk: a local server only
+            if not self.local_mode:
+                raise bad("wrong remote file identifier specified: Wrong character in the string")
+            path = Path(unquote(urlparse(str(ref)).path))
+            if not path.is_file():
+                raise bad("wrong file identifier/HTTP URL specified")
+            return path.read_bytes(), None
         if str(ref).startswith(("http://", "https://")):
             raise bad("failed to get HTTP URL content")
         raise bad("wrong file identifier/HTTP URL specified")

@@ -59,7 +59,7 @@ from ..log import ms_since, scrub
 from ..media.files import atomic_path
 from ..settings import Settings
 from .base import Usage, report_usage
-from .cloud_openai import LANGUAGE_NAMES, SAFETY_CODES, map_openai_error
+from .openai_common import LANGUAGE_NAMES, SAFETY_CODES, map_openai_error
 
 log = structlog.get_logger(__name__)
 
