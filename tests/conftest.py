@@ -71,3 +71,23 @@ def openai_server(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with FakeOpenAI() as server:
         yield server
+
+
+def fresh_redis(url: str, *, decode_responses: bool = False):
+    """A client for the test's own Redis database, emptied; the test is skipped when no
+    Redis answers. The caller empties and closes it afterwards (``close_redis``)."""
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(url, decode_responses=decode_responses)
+    try:
+        client.ping()
+    except redis_lib.ConnectionError:
+        pytest.skip("these tests need Redis on 127.0.0.1:6379")
+    client.flushdb()
+    return client
+
+
+def close_redis(client) -> None:
+    """Empty the test's database and close the client."""
+    client.flushdb()
+    client.close()

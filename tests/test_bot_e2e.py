@@ -441,6 +441,18 @@ def _wait_job(world: BotWorld, job_id: str, status: str, timeout: float = 30) ->
     return job
 
 
+def _logged_once(world: BotWorld, event: str, user: int, timeout: float = 5.0) -> bool:
+    """True when the worker's log holds ``event`` for ``user`` exactly once (the log is
+    read until it shows, for a few seconds: the worker may still be writing it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line for line in world.log_text().splitlines()
+                 if f'"{event}"' in line and f'"chat_id": {user}' in line]
+        if lines or time.monotonic() > deadline:
+            return len(lines) == 1
+        time.sleep(0.2)
+
+
 def _events(world: BotWorld, event: str) -> list[dict]:
     found = []
     for line in world.log_text().splitlines():
@@ -510,7 +522,7 @@ def test_a_user_who_blocks_the_bot_mid_job(world, user, bot_api):
     assert world.tg.failed_calls(chat_id=user) == [("sendMediaGroup", 403, "Forbidden: bot was blocked by the user")]
     assert world.redis.get(f"storyreel:cancel:{job_id}") == "blocked" and job["notes"]["cancel_reason"] == "blocked"
     assert _active(world, user) == [] and world.job_dirs() == []
-    assert len([e for e in _events(world, "user_blocked") if e.get("chat_id") == user]) == 1
+    assert _logged_once(world, "user_blocked", user)
     crashed = [e for e in _events(world, "job_step_crashed") if e.get("job_id") == job_id]
     assert not crashed and "raised unexpected" not in world.log_text()
 

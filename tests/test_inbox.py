@@ -26,6 +26,7 @@ import redis as redis_lib
 
 from storyreel import redis_keys as keys
 from storyreel.bot.inbox import DONE, NEW, PENDING, Inbox, Put, chat_key
+from tests.conftest import close_redis, fresh_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/7"
@@ -37,15 +38,9 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def r():
-    client = redis_lib.Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        client.ping()
-    except redis_lib.ConnectionError:
-        pytest.skip("these tests need Redis on 127.0.0.1:6379")
-    client.flushdb()
+    client = fresh_redis(REDIS_URL, decode_responses=True)
     yield client
-    client.flushdb()
-    client.close()
+    close_redis(client)
 
 
 def _message(update_id: int, chat: int, text: str = "hello") -> dict:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis as redis_lib
 from structlog.testing import capture_logs
 
 from storyreel.errors import ConfigError
@@ -27,6 +26,7 @@ from storyreel.providers.model_guard import FileLookupCache, ModelGuard, RedisLo
 from storyreel.settings import Settings
 from tests.conftest import leftovers, run_cli
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+from tests.conftest import close_redis, fresh_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 SMALL = ["--segments", "2", "--seconds", "1", "--resolution", "90", "--yes"]
@@ -42,15 +42,9 @@ def fake():
 
 @pytest.fixture
 def redis14():
-    client = redis_lib.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis_lib.ConnectionError:
-        pytest.skip("these tests need Redis on 127.0.0.1:6379")
-    client.flushdb()
+    client = fresh_redis(REDIS_URL)
     yield client
-    client.flushdb()
-    client.close()
+    close_redis(client)
 
 
 def _env(tmp_path: Path, fake: FakeOpenAI | None, **extra: str) -> dict[str, str]:

@@ -36,6 +36,7 @@ from storyreel.errors import ConfigError
 from storyreel.log import configure_logging
 from storyreel.settings import Settings
 from storyreel.web import MAX_BODY_BYTES, MAX_DEPTH, SECRET_HEADER, create_app, nested_deeper_than
+from tests.conftest import close_redis, fresh_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -56,15 +57,9 @@ def _update(update_id: int, text: str = "hello") -> dict:
 
 @pytest.fixture
 def redis13():
-    client = redis_lib.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis_lib.ConnectionError:
-        pytest.skip("these tests need Redis on 127.0.0.1:6379")
-    client.flushdb()
+    client = fresh_redis(REDIS_URL)
     yield client
-    client.flushdb()
-    client.close()
+    close_redis(client)
 
 
 class Recorder:
@@ -459,12 +454,7 @@ _PATHOLOGICAL = [
 @pytest.fixture(scope="module")
 def test_client():
     """Flask's test client for an app with a recording ``enqueue`` and the real Redis."""
-    client = redis_lib.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis_lib.ConnectionError:
-        pytest.skip("these tests need Redis on 127.0.0.1:6379")
-    client.flushdb()
+    client = fresh_redis(REDIS_URL)
     app = create_app(_settings(log_level="CRITICAL"), enqueue=Recorder())
     yield app.test_client()
     configure_logging()

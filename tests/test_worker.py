@@ -10,6 +10,7 @@ import time
 import pytest
 
 from storyreel.worker import JOBS_QUEUE, UPDATES_QUEUE, cleanup, get_app
+from tests.conftest import fresh_redis
 
 
 def test_beat_runs_the_cleanup_hourly_and_tasks_have_their_queues():
@@ -114,7 +115,6 @@ def test_the_poller_and_old_queued_updates_go_through_the_inbox(monkeypatch):
     import base64
     import json
 
-    import redis as redis_lib
 
     from storyreel import settings as settings_module
     from storyreel import worker
@@ -122,12 +122,7 @@ def test_the_poller_and_old_queued_updates_go_through_the_inbox(monkeypatch):
     from storyreel.bot.inbox import Inbox
 
     url = "redis://127.0.0.1:6379/8"  # a database of this test's own (others use 4, 5, 7, 9-14)
-    r = redis_lib.Redis.from_url(url, decode_responses=True)
-    try:
-        r.ping()
-    except redis_lib.ConnectionError:
-        pytest.skip("this test needs Redis on 127.0.0.1:6379")
-    r.flushdb()
+    r = fresh_redis(url, decode_responses=True)
     monkeypatch.setenv("REDIS_URL", url)
     for name in ("_app", "_services", "_box"):
         monkeypatch.setattr(worker, name, None)
