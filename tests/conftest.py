@@ -91,3 +91,21 @@ def close_redis(client) -> None:
     """Empty the test's database and close the client."""
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def captured_logs():
+    """The structured log as JSON lines in a string buffer, for the duration of a test."""
+    import io
+
+    import structlog
+
+    from storyreel.log import configure_logging
+
+    saved = structlog.get_config()
+    stream = io.StringIO()
+    configure_logging(fmt="json", level="DEBUG", stream=stream)
+    try:
+        yield stream
+    finally:
+        structlog.configure(**saved)

@@ -6,7 +6,6 @@ so retries, Retry-After, timeouts, multipart uploads and error parsing are the S
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
@@ -16,12 +15,10 @@ import wave
 from pathlib import Path
 
 import pytest
-import structlog
 
 from storyreel.errors import (
     ConfigError, InputError, ProviderFailed, ProviderRejected, QuotaExceeded, TransientError,
 )
-from storyreel.log import configure_logging
 from storyreel.media.ffmpeg import run_ffmpeg
 from storyreel.media.probe import probe
 from storyreel.messages import message_for
@@ -60,17 +57,6 @@ def voice_note(tmp_path_factory) -> Path:
     run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-ac", "1", "-c:a", "libopus",
                 "-b:a", "24k", "-f", "ogg", path])
     return path
-
-
-@pytest.fixture
-def captured_logs():
-    saved = structlog.get_config()
-    stream = io.StringIO()
-    configure_logging(fmt="json", level="DEBUG", stream=stream)
-    try:
-        yield stream
-    finally:
-        structlog.configure(**saved)
 
 
 # ---- the client ----------------------------------------------------------------------

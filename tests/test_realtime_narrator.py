@@ -13,13 +13,11 @@ import time
 
 import openai
 import pytest
-import structlog
 from websockets.sync.client import connect as ws_connect
 
 from storyreel.errors import (
     InputError, PermanentError, ProviderFailed, ProviderRejected, ProviderUnavailable, QuotaExceeded,
 )
-from storyreel.log import configure_logging
 from storyreel.media.probe import probe
 from storyreel.messages import message_for
 from storyreel.providers.base import Narrator, metered
@@ -56,17 +54,6 @@ def narrator(fake):
 def other_narrator(fake, **overrides) -> OpenAIRealtimeNarrator:
     settings = make_settings(fake, **overrides)
     return OpenAIRealtimeNarrator(make_openai_client(settings), settings)
-
-
-@pytest.fixture
-def captured_logs():
-    saved = structlog.get_config()
-    stream = io.StringIO()
-    configure_logging(fmt="json", level="DEBUG", stream=stream)
-    try:
-        yield stream
-    finally:
-        structlog.configure(**saved)
 
 
 def events(stream: io.StringIO, name: str) -> list[dict]:
