@@ -152,6 +152,50 @@ ERROR_MESSAGES: dict[str, dict[str, str]] = {
         "en": "The voice message is too large ({limit_mb} MB at most). Please send a shorter one or text.",
         "ru": "Голосовое сообщение слишком большое (не больше {limit_mb} МБ). Запишите короче или напишите текстом.",
     },
+    "unknown_voice": {
+        "en": "That narrator voice is not available. Please choose another one in the settings.",
+        "ru": "Такого голоса диктора нет. Выберите другой в настройках.",
+    },
+    "revision_failed": {
+        "en": "The script could not be rewritten this time; here it is as it was. Try another note, edit it "
+              "yourself, or approve it.",
+        "ru": "Не удалось переписать сценарий; вот он без изменений. Попробуйте другое пожелание, исправьте его "
+              "сами или одобрите.",
+    },
+    "edit_empty": {"en": "That reply is empty.", "ru": "Ответ пустой."},
+    "edit_bad_number": {
+        "en": "There is no number {number}: the numbers go from 1 to {count}.",
+        "ru": "Номера {number} нет: номера идут от 1 до {count}.",
+    },
+    "edit_not_understood": {
+        "en": "I did not understand which ones to redo: reply with their numbers, e.g. “3, 17” or "
+              "“3: a lighthouse at night”.",
+        "ru": "Не понял, что переделать: ответьте номерами, например «3, 17» или «3: маяк ночью».",
+    },
+    "redo_not_ready_pictures": {
+        "en": "Picture {number} is not made yet: you can redo it once you have seen it.",
+        "ru": "Картинка {number} ещё не готова: переделать её можно, когда вы её увидите.",
+    },
+    "redo_not_ready_clips": {
+        "en": "Clip {number} is not made yet: only the clips you have seen can be redone.",
+        "ru": "Клип {number} ещё не готов: переделать можно только показанные клипы.",
+    },
+    "revision_limit": {
+        "en": "This script has had its {limit} revisions: approve it or cancel.",
+        "ru": "У сценария уже {limit} правок: одобрите его или отмените.",
+    },
+    "redo_limit": {
+        "en": "Only {limit} pictures and clips can be redone per video ({left} left).",
+        "ru": "В одном видео можно переделать не больше {limit} картинок и клипов (осталось {left}).",
+    },
+    "edit_cost_cap": {
+        "en": "Redoing that would take this video over its ${cap:.2f} limit.",
+        "ru": "Эта переделка выведет видео за лимит ${cap:.2f}.",
+    },
+    "edit_cost_cap_day": {
+        "en": "Redoing that would take today's spending over the ${cap:.2f} daily limit.",
+        "ru": "Эта переделка превысит дневной лимит расходов ${cap:.2f}.",
+    },
     "cost_cap_job": {
         "en": "This video would cost about ${cost:.2f}, over the ${cap:.2f} limit per video.",
         "ru": "Это видео стоило бы около ${cost:.2f}, больше лимита ${cap:.2f} на одно видео.",

@@ -97,6 +97,10 @@ class Script:
     segments: list[ScriptSegment]
     warnings: list[str] = field(default_factory=list)
     draft: bool = False
+    #: one description of the recurring subject and the style, repeated in every picture's prompt
+    look: str = ""
+    #: segment indices (from 0), the most visual first: the ones worth animating by a paid model
+    highlights: list[int] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -118,6 +122,8 @@ class Script:
             segments=segs,
             warnings=list(data.get("warnings", [])),
             draft=bool(data.get("draft", False)),
+            look=data.get("look", ""),
+            highlights=[int(i) for i in data.get("highlights", [])],
         )
 
 
@@ -136,6 +142,9 @@ class VideoSegment:
     clip_url: str | None = None
     clip_at: float | None = None
     error: str | None = None
+    #: how many times the picture / clip was redone: each redo is a new file and a new task
+    picture_version: int = 0
+    clip_version: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -153,6 +162,29 @@ class VideoSegment:
 class Transcript:
     text: str
     language: str | None = None
+
+
+@dataclass
+class JobOptions:
+    """What the person chose for this video beyond its shape and length (the bot's
+    ``/settings``, the CLI's flags); defaults come from the server's settings."""
+
+    voice: str | None = None  # the narrator's voice; None: the provider's default
+    narration_style: str = ""  # a key of ``Settings.narration_styles``; "": none
+    music: bool = True  # background music, when the server has tracks
+    visual_style: str = ""  # a key of ``Settings.visual_styles``; "": none
+    reference: str = "off"  # the style and character reference: off, first (picture 1), user
+    reference_image: str | None = None  # the user's picture, once in the job's folder
+    fast_pictures: bool = False  # the picture provider's cheaper model (with a reference)
+    motion_budget: int = 0  # segments animated by the motion provider; the rest pan and zoom; 0: all
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "JobOptions":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
 
 @dataclass
@@ -184,6 +216,13 @@ class Job:
     language_ui: str | None = None  # the user's interface language (the bot), else ``language``
     notes: dict = field(default_factory=dict)  # shell-specific state (message ids, …)
     history: list[dict] = field(default_factory=list)  # stages, approvals, errors, with times
+    options: JobOptions = field(default_factory=JobOptions)
+    rounds: dict = field(default_factory=dict)  # per gate: how many times it was shown again after an edit
+    edits_done: int = 0  # edits (script revisions, redos) taken from the shell's queue so far
+    revisions: int = 0  # script revisions made
+    redos: int = 0  # pictures and clips redone
+    extra_estimate: float = 0.0  # the estimated cost of the revisions and redos accepted
+    redone: dict = field(default_factory=dict)  # per gate: the segments of the last redo, to show again
 
     @property
     def duration(self) -> float:
@@ -216,6 +255,13 @@ class Job:
             "language_ui": self.language_ui,
             "notes": dict(self.notes),
             "history": list(self.history),
+            "options": self.options.to_dict(),
+            "rounds": dict(self.rounds),
+            "edits_done": self.edits_done,
+            "revisions": self.revisions,
+            "redos": self.redos,
+            "extra_estimate": self.extra_estimate,
+            "redone": {k: list(v) for k, v in self.redone.items()},
         }
 
     @property
@@ -230,5 +276,6 @@ class Job:
         data["status"] = JobStatus(data.get("status", "created"))
         data["script"] = Script.from_dict(data["script"]) if data.get("script") else None
         data["segments"] = [VideoSegment.from_dict(s) for s in data.get("segments", [])]
+        data["options"] = JobOptions.from_dict(data.get("options"))
         return cls(**data)
 

@@ -5,6 +5,7 @@ spending, model lookups). Each process that shares a Redis shares these names.
     approval:{job_id}:{type}            "pending" | "approved" | "cancelled" (type: script, images, videos)
     approval:{job_id}:buttons           messages whose ✅/❌ buttons were already taken away
     storyreel:cancel:{job_id}           why the job was stopped: "user" | "timeout" | "blocked"
+    storyreel:edits:{job_id}            the edits asked at the job's gates, in order (list of JSON)
     storyreel:active:{user_id}          the user's running jobs (sorted set, scored by start time)
     storyreel:lock:{job_id}             held by the worker running the job's step
     storyreel:again:{job_id}            "someone asked for a step while the lock was held"
@@ -42,6 +43,11 @@ def buttons_cleared(job_id: str) -> str:
 
 def cancel(job_id: str) -> str:
     return f"storyreel:cancel:{job_id}"
+
+
+def edits(job_id: str) -> str:
+    """The edits a person asked of a job at its gates, in order (a list of JSON)."""
+    return f"storyreel:edits:{job_id}"
 
 
 def active(user_id: int | str | None) -> str:
@@ -110,3 +116,15 @@ def slots(model: str) -> str:
 
 def results(job_id: str) -> str:
     return f"storyreel:results:{job_id}"
+
+
+# ---- what each person chose for their videos (the bot's /settings) ------------------------
+#   storyreel:prefs:{user_id}         hash: "choices" -> the choices (JSON), "menu" -> the id of
+#                                     the person's latest /settings message (kept a year)
+#   storyreel:voice-samples           hash: "{provider}|{voice}|{style}|{language}" -> the
+#                                     Telegram file_id of that voice's sample, paid for once
+VOICE_SAMPLES = "storyreel:voice-samples"
+
+
+def preferences(user_id: int | str) -> str:
+    return f"storyreel:prefs:{user_id}"

@@ -37,6 +37,23 @@ DEFAULT_PRICES: dict[str, float] = {
 }
 
 
+#: the visual styles a person chooses from, and the words each adds to every picture
+DEFAULT_VISUAL_STYLES: dict[str, str] = {
+    "photo": "photorealistic photograph, natural light, sharp detail",
+    "cinematic": "cinematic film still, dramatic lighting, shallow depth of field, anamorphic",
+    "illustration": "detailed digital illustration, clean lines, rich colour",
+    "anime": "anime style, cel shading, vivid colours, expressive characters",
+    "watercolor": "watercolor painting, soft washes, paper texture, muted palette",
+}
+
+#: how the narrator may sound, and the instruction each gives the speech model
+DEFAULT_NARRATION_STYLES: dict[str, str] = {
+    "calm": "Calm, warm and unhurried, like a documentary narrator.",
+    "lively": "Lively and energetic, with a smile in the voice.",
+    "serious": "Serious and measured, like a news anchor.",
+}
+
+
 class Settings(BaseSettings):
     """Every tunable of StoryReel, with the product's defaults (4-minute videos of 48 × 5 s
     segments, 3 calls at once per model, 10-minute approvals, 5 jobs a minute a user…)."""
@@ -66,6 +83,36 @@ class Settings(BaseSettings):
     music_dir: Path | None = Field(None, description="folder of background tracks (mp3/ogg/wav/m4a)")
     music_volume: float = Field(0.25, ge=0, le=1)
     burn_subtitles: bool = False
+    music: bool = Field(True, description="background music when MUSIC_DIR has tracks (a person may turn it off)")
+
+    # What a person may choose per video (the bot's /settings; the CLI's flags); these are the defaults
+    video_lengths: list[int] = Field(
+        default_factory=lambda: [30, 60, 120, 240], description="JSON: the lengths offered, in seconds"
+    )
+    visual_styles: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_VISUAL_STYLES),
+        description='JSON: the visual styles offered, name → words added to every picture; replaces the list',
+    )
+    visual_style: str = Field("", description="the default visual style (a name of VISUAL_STYLES); empty: none")
+    narration_styles: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_NARRATION_STYLES),
+        description="JSON: the narration styles offered, name → instruction to the speech model",
+    )
+    narration_style: str = Field("", description="the default narration style; empty: OPENAI_TTS_STYLE")
+    reference: str = Field(
+        "first", pattern="^(off|first|user)$",
+        description="style and character reference for the pictures: off, first (picture 1 for the rest), "
+                    "user (a picture the person sends)",
+    )
+    fast_pictures: bool = Field(
+        False, description="pictures with RUNWAY_FAST_IMAGE_MODEL (needs a reference: picture 1 is made first)"
+    )
+    motion_budget: int = Field(
+        0, ge=0, description="animate only this many segments (the most visual) with the motion provider; "
+                             "the rest pan and zoom locally; 0: all"
+    )
+    max_script_revisions: int = Field(5, ge=0, description="script revisions a person may ask per job")
+    max_redos: int = Field(12, ge=0, description="pictures and clips a person may have redone per job")
 
     # Work
     work_dir: Path = Field(
@@ -144,6 +191,7 @@ class Settings(BaseSettings):
     runway_base_url: str | None = Field(None, validation_alias=AliasChoices("RUNWAYML_BASE_URL", "runway_base_url"))
     runway_image_model: str = Field("gen4_image")
     runway_video_model: str = Field("gen4_turbo")
+    runway_fast_image_model: str = Field("gen4_image_turbo", description="the cheaper picture model (FAST_PICTURES)")
     runway_max_retries: int = Field(2, ge=0, le=10, description="the SDK's retries of 408/409/429/5xx")
     runway_timeout: float = Field(60.0, gt=0, description="seconds per Runway HTTP request")
     task_timeout: float = Field(300.0, gt=0, description="seconds a generation task may take")

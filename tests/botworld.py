@@ -34,6 +34,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _gate_of(data: str) -> str | None:
+    """The gate (s, p, c) of a ✅/❌ button's callback data ``ok:{job_id}:p:0``."""
+    parts = data.split(":")
+    return parts[2] if len(parts) == 4 and parts[0] in ("ok", "no") else None
+
+
 class BotWorld:
     """Start with ``with BotWorld(tmp_path, db=11, APPROVAL_TIMEOUT="600") as world:``;
     ``workers=2`` for two worker "hosts" (see the module docstring), each running
@@ -185,13 +191,15 @@ class BotWorld:
             markup = call.params.get("reply_markup") or {}
             rows = markup.get("inline_keyboard") or []
             return call.ok and call.method == "sendMessage" and str(call.params.get("chat_id")) == str(user) \
-                and any(b.get("callback_data", "").endswith(f":{kind}") for row in rows for b in row)
+                and any(_gate_of(b.get("callback_data", "")) == kind for row in rows for b in row)
         return self.tg.wait_for(has, timeout)
 
     def press(self, user: int, call: BotCall, action: str = "ok", as_user: int | None = None,
-              lang: str = "en") -> dict:
+              lang: str = "en", number: int | None = None) -> dict:
+        """Press ``call``'s button of ``action`` (ok, no, ed; rd with ``number``)."""
         data = next(b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row
-                    if b["callback_data"].startswith(action + ":"))
+                    if b["callback_data"].startswith(action + ":")
+                    and (number is None or b["callback_data"].endswith(f":{number}")))
         self.pressed.add((user, call.result["message_id"]))
         update = self.tg.callback_update(as_user or user, data, call.result["message_id"], language_code=lang)
         assert self.send(update) == 200
@@ -221,3 +229,35 @@ class BotWorld:
         """Job folders on ``host``'s disk, or on every host's."""
         folders = self.work_dirs if host is None else [self.work_dirs[host]]
         return [p for w in folders if w.exists() for p in w.iterdir() if p.is_dir()]
+
+
+def quiet(world: BotWorld, seconds: float = 1.0) -> int:
+    """Wait until no Bot API call arrived for ``seconds``; the number of calls so far."""
+    last, since = len(world.tg.calls()), time.monotonic()
+    while time.monotonic() - since < seconds:
+        time.sleep(0.1)
+        now = len(world.tg.calls())
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+class BotApiCheck:
+    """The failed Bot API calls a scenario may leave: none, but those it ``allow``s
+    (entries as ``FakeTelegram.assert_no_failed_calls`` takes them)."""
+
+    def __init__(self) -> None:
+        self.allowed: list = []
+        self.worlds: list[tuple[BotWorld, int]] = []
+
+    def allow(self, *entries) -> None:
+        self.allowed.extend(entries)
+
+    def watch(self, world: BotWorld) -> BotWorld:
+        self.worlds.append((world, len(world.tg.sent)))
+        return world
+
+    def check(self) -> None:
+        for world, start in self.worlds:
+            quiet(world, 0.5)
+            world.tg.assert_no_failed_calls(allow=self.allowed, since=start)

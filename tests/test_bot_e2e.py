@@ -16,7 +16,7 @@ import time
 import pytest
 
 from storyreel.media.ffmpeg import ffmpeg_binary
-from tests.botworld import BotWorld
+from tests.botworld import BotApiCheck, BotWorld, quiet as _quiet
 from tests.fakes.telegram_server import sample_voice
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,27 +28,6 @@ _users = itertools.count(7001)
 def world(tmp_path_factory):
     with BotWorld(tmp_path_factory.mktemp("bot"), db=11) as w:
         yield w
-
-
-class BotApiCheck:
-    """The failed Bot API calls a scenario may leave: none, but those it ``allow``s
-    (entries as ``FakeTelegram.assert_no_failed_calls`` takes them)."""
-
-    def __init__(self) -> None:
-        self.allowed: list = []
-        self.worlds: list[tuple[BotWorld, int]] = []
-
-    def allow(self, *entries) -> None:
-        self.allowed.extend(entries)
-
-    def watch(self, world: BotWorld) -> BotWorld:
-        self.worlds.append((world, len(world.tg.sent)))
-        return world
-
-    def check(self) -> None:
-        for world, start in self.worlds:
-            _quiet(world, 0.5)
-            world.tg.assert_no_failed_calls(allow=self.allowed, since=start)
 
 
 @pytest.fixture(autouse=True)
@@ -85,17 +64,6 @@ def _video(world: BotWorld, user: int, timeout: float = 90):
                              and str(c.params.get("chat_id")) == str(user), timeout)
 
 
-def _quiet(world: BotWorld, seconds: float = 1.0) -> int:
-    """Wait until no Bot API call arrived for ``seconds``; the number of calls so far."""
-    last, since = len(world.tg.calls()), time.monotonic()
-    while time.monotonic() - since < seconds:
-        time.sleep(0.1)
-        now = len(world.tg.calls())
-        if now != last:
-            last, since = now, time.monotonic()
-    return last
-
-
 def test_text_prompt_to_video_with_three_approvals(world, user):
     world.say(user, "A video about the history of coffee")
     world.wait_text(user, "Got it")
@@ -127,8 +95,8 @@ def test_russian_user_gets_russian(world, user):
     world.wait_text(user, "Принято")
     script = world.wait_buttons(user, "s")
     assert "Сценарий" in script.params["text"]
-    labels = [b["text"] for row in script.params["reply_markup"]["inline_keyboard"] for b in row]
-    assert labels == ["✅ Одобрить", "❌ Отменить"]
+    labels = [[b["text"] for b in row] for row in script.params["reply_markup"]["inline_keyboard"]]
+    assert labels == [["✅ Одобрить", "❌ Отменить"], ["✏️ Изменить"]]
     world.press(user, script, "no", lang="ru")
     world.wait_text(user, "Отменено")
 
@@ -221,13 +189,14 @@ def test_double_press_counts_once(world, user):
     assert world.wait_answer(stale) == "This button is no longer active."
 
 
-def test_second_prompt_while_a_job_runs(world, user):
+def test_second_prompt_while_a_job_waits_for_an_answer(world, user):
     world.say(user, "A video about rivers")
-    script = world.wait_buttons(user, "s")
-    world.say(user, "A video about mountains")  # a second prompt while the first waits for approval
-    world.wait_text(user, "already being made")
+    world.press(user, world.wait_buttons(user, "s"))
+    world.wait_buttons(user, "p")
+    world.say(user, "A video about mountains")  # not a redo: the person is told what the gate needs
+    world.wait_text(user, "Your video above is waiting for your answer")
     assert sum("Got it" in t for t in world.tg.texts(user)) == 1
-    world.press(user, script, "no")
+    world.send(world.tg.command_update(user, "/cancel", language_code="en"))
     world.wait_text(user, "Cancelled")
 
 
@@ -281,7 +250,8 @@ def test_other_updates_get_a_short_reply(world, user, kind):
     else:
         update = world.tg.edited_message_update(user, "changed my mind", language_code="en")
     world.send(update)
-    world.wait_text(user, "text and voice messages only")
+    # a photo may be the person's reference picture: they are told where to choose that
+    world.wait_text(user, "send me a text or a voice note" if kind == "photo" else "text and voice messages only")
     assert not world.job_ids() or all(world.job(j)["user_id"] != user for j in world.job_ids())
 
 

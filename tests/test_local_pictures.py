@@ -1,8 +1,10 @@
-"""The offline picture maker and its fonts, on real files: sizes, determinism, text, safety."""
+"""The offline picture maker and its fonts, on real files: sizes, determinism, text, safety,
+and the palette of each visual style."""
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,8 @@ from PIL import Image
 from storyreel.errors import MediaError
 from storyreel.media.fonts import FONT_FAMILY, font_dir, font_path, load_font, wrap_text
 from storyreel.models import Aspect, ScriptSegment, VideoFormat
-from storyreel.providers.base import PictureMaker
+from storyreel.media import sheets
+from storyreel.providers.base import PictureMaker, PictureStyle
 from storyreel.providers.local.pictures import SAFE_MARGIN, ProceduralPictureMaker, contact_sheet
 
 RU = "Давным-давно в далёком королевстве жил-был старый мельник со своими тремя сыновьями."
@@ -27,8 +30,8 @@ def _segment(index: int = 0, text: str = EN) -> ScriptSegment:
 
 
 def _make(tmp_path: Path, name: str, *, index: int = 0, text: str = EN,
-          fmt: VideoFormat = SMALL, seed: str = "job-1") -> np.ndarray:
-    path = ProceduralPictureMaker().make(_segment(index, text), tmp_path / name, fmt, seed=seed)
+          fmt: VideoFormat = SMALL, seed: str = "job-1", style: PictureStyle | None = None) -> np.ndarray:
+    path = ProceduralPictureMaker().make(_segment(index, text), tmp_path / name, fmt, seed=seed, style=style)
     with Image.open(path) as img:
         assert img.format == "PNG"
         return np.asarray(img.convert("RGB"), dtype=np.int16)
@@ -144,28 +147,72 @@ def test_wrap_text_keeps_every_character_and_fits(text, width):
     assert all(font.getlength(line) <= width or len(line) == 1 for line in lines)
 
 
-def test_contact_sheet_has_one_tile_per_picture(tmp_path):
+def test_contact_sheet_is_still_importable_from_here():
+    assert contact_sheet is sheets.contact_sheet
+
+
+# ---- visual styles: the palette follows the chosen style ---------------------------------
+def _hsv(pixels: np.ndarray) -> np.ndarray:
+    """Hue (0-1), saturation and value (0-255), of the scene only (the marks and caption
+    are the same in every style)."""
+    image = Image.fromarray(pixels.astype(np.uint8), "RGB").convert("HSV")
+    hsv = np.asarray(image, dtype=np.float64)
+    return np.stack([hsv[..., 0] / 255, hsv[..., 1], hsv[..., 2]], axis=-1)
+
+
+def _styled(tmp_path: Path, name: str, count: int = 6) -> np.ndarray:
+    """``count`` segments' pictures in the visual style ``name``, with no caption."""
+    style = PictureStyle(name=name, prompt="words the offline maker ignores", look="a fox")
+    return np.stack([_hsv(_make(tmp_path, f"{name or 'plain'}{i}.png", index=i, text="", style=style))
+                     for i in range(count)])
+
+
+def test_visual_styles_have_clearly_different_palettes(tmp_path):
+    plain, photo, cinematic, illustration, anime, watercolor = (
+        _styled(tmp_path, name) for name in ("", "photo", "cinematic", "illustration", "anime", "watercolor"))
+
+    def sat(x):
+        return x[..., 1].mean()
+
+    def val(x):
+        return x[..., 2].mean()
+
+    assert sat(illustration) > sat(plain) + 40 > sat(watercolor) + 80
+    assert val(watercolor) > val(plain) + 25 and val(anime) > val(plain) + 25
+    assert sat(anime) > sat(watercolor) + 20  # pastel, not grey
+    # photo: daylight skies (blue hues); cinematic: mostly teal or orange, darker, punchier
+    sky = photo[:, : SMALL.height // 3, :, 0]
+    assert ((sky > 0.5) & (sky < 0.72)).mean() > 0.9
+
+    def teal_or_orange(x):
+        hue = x[..., 0]
+        return (((hue > 0.03) & (hue < 0.15)) | ((hue > 0.4) & (hue < 0.6))).mean()
+
+    assert teal_or_orange(cinematic) > 0.75 > 0.5 > teal_or_orange(plain)
+    assert cinematic[..., 2].std() > plain[..., 2].std()  # more contrast
+
+
+def test_a_style_is_deterministic_and_an_unknown_one_is_the_plain_look(tmp_path):
     maker = ProceduralPictureMaker()
-    pictures = [maker.make(_segment(i), tmp_path / f"{i}.png", SMALL, seed="s") for i in range(5)]
-    out = contact_sheet(pictures, tmp_path / "sheet" / "sheet.png", columns=3, thumb_width=200)
-    with Image.open(out) as img:
-        sheet = np.asarray(img.convert("RGB"), dtype=np.int16)
-    tile_h = 200 * SMALL.height / SMALL.width
-    h, w = sheet.shape[:2]
-    assert 3 * 200 < w < 3 * 200 + 60 and 2 * tile_h < h < 2 * tile_h + 60
-    assert sorted(p.name for p in out.parent.iterdir()) == ["sheet.png"]
-    # the fifth slot holds a picture, the sixth is empty background
-    fifth = sheet[h * 3 // 4 - 10 : h * 3 // 4 + 10, w // 2 - 10 : w // 2 + 10]
-    sixth = sheet[h * 3 // 4 - 10 : h * 3 // 4 + 10, w * 5 // 6 - 10 : w * 5 // 6 + 10]
-    assert (sixth == sixth[0, 0]).all() and np.abs(fifth - sixth).mean() > 5
+
+    def make(name: str, style: PictureStyle | None) -> bytes:
+        return maker.make(_segment(2, RU), tmp_path / name, SMALL, seed="job-1", style=style).read_bytes()
+
+    anime = PictureStyle(name="anime", look="a fox", references=(tmp_path / "ignored.png",))
+    assert make("a.png", anime) == make("b.png", PictureStyle(name="Anime "))
+    plain = make("plain.png", None)
+    assert make("unknown.png", PictureStyle(name="vaporwave")) == plain == make("none.png", PictureStyle())
+    assert make("photo.png", PictureStyle(name="photo")) != plain
 
 
-def test_contact_sheet_of_nothing_or_of_a_missing_file_fails(tmp_path):
-    with pytest.raises(MediaError):
-        contact_sheet([], tmp_path / "sheet.png")
-    with pytest.raises(MediaError):
-        contact_sheet([tmp_path / "missing.png"], tmp_path / "sheet.png")
-    assert list(tmp_path.iterdir()) == []
+def test_a_styled_full_hd_picture_stays_quick(tmp_path):
+    maker = ProceduralPictureMaker()
+    style = PictureStyle(name="cinematic")
+    maker.make(_segment(0), tmp_path / "warm.png", VideoFormat(1280, 720), seed="s", style=style)
+    started = time.perf_counter()
+    for i in range(5):
+        maker.make(_segment(i), tmp_path / f"{i}.png", VideoFormat(1280, 720), seed="s", style=style)
+    assert (time.perf_counter() - started) / 5 < 0.25  # ~35 ms here; generous for slow CI
 
 
 def test_only_the_final_file_is_left(tmp_path):

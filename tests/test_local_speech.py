@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import pickle
 import wave
@@ -11,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from storyreel.errors import InputError, NotAvailableOffline, StoryReelError
+from storyreel.errors import ConfigError, InputError, NotAvailableOffline, StoryReelError
 from storyreel.media.ffmpeg import run_ffmpeg
 from storyreel.providers.base import Narrator, Transcriber
-from storyreel.providers.local.speech import EspeakNarrator
+from storyreel.providers.local.speech import ESPEAK_VOICES, EspeakNarrator
 from storyreel.providers.local.transcribe import SphinxTranscriber
 
 RU = "Маленький ёжик каждую ночь смотрел на яркие звёзды."  # 8 words
@@ -107,6 +108,92 @@ def test_concurrent_narrations_do_not_mix(narrator, tmp_path):
         seconds, rms, _ = _read_wav(path)
         assert seconds == pytest.approx(expected[lang], rel=0.05) and rms > 500
     assert _no_partial_files(tmp_path)
+
+
+# ---- voice and style ---------------------------------------------------------------------
+def _features(path: Path) -> np.ndarray:
+    """What tells voices apart: (seconds, RMS, spectral centroid in Hz)."""
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(samples))
+    centroid = float((spectrum * np.fft.rfftfreq(samples.size, 1 / rate)).sum() / spectrum.sum())
+    return np.array([samples.size / rate, np.sqrt(np.mean(samples**2)), centroid])
+
+
+def _apart(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest relative difference of two feature vectors."""
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))))
+
+
+def test_the_voices_are_espeak_variants_the_default_first():
+    import espeakng_loader
+
+    assert EspeakNarrator().voices[0] == "default" and set(EspeakNarrator().voices) == set(ESPEAK_VOICES)
+    assert len(ESPEAK_VOICES) >= 4
+    folder = Path(espeakng_loader.get_data_path()) / "voices" / "!v"
+    assert all((folder / v).is_file() for v in ESPEAK_VOICES if v != "default")
+    chosen = EspeakNarrator(voice="f2")
+    assert chosen.voices[0] == "f2" and sorted(chosen.voices) == sorted(ESPEAK_VOICES)
+    with pytest.raises(ConfigError):
+        EspeakNarrator(voice="marin")
+
+
+@pytest.mark.parametrize(("language", "text"), [("ru", RU), ("en", EN)])
+def test_each_voice_sounds_different_and_the_same_every_time(narrator, tmp_path, language, text):
+    heard = {}
+    for voice in narrator.voices:
+        path = narrator.speak(text, tmp_path / f"{voice}.wav", language=language, voice=voice)
+        seconds, rms, rate = _read_wav(path)
+        assert rate == 22050 and 1.5 < seconds < 6.0 and rms > 500, voice
+        heard[voice] = _features(path)
+        again = _features(narrator.speak(text, tmp_path / "again.wav", language=language, voice=voice))
+        assert _apart(again, heard[voice]) < 0.03, voice  # eSpeak varies by a few samples, no more
+    for i, a in enumerate(narrator.voices):
+        for b in narrator.voices[i + 1:]:
+            assert _apart(heard[a], heard[b]) > 0.08, (a, b)
+    plain = _features(narrator.speak(text, tmp_path / "none.wav", language=language))
+    assert _apart(plain, heard["default"]) < 0.03
+    assert heard["f2"][2] > 1.1 * heard["default"][2]  # the female variant is brighter
+
+
+def test_a_style_changes_the_pace_a_little(narrator, tmp_path, captured_logs):
+    def seconds(style: str) -> float:
+        return _read_wav(narrator.speak(EN, tmp_path / "s.wav", language="en", style=style))[0]
+
+    plain = seconds("")
+    lively = seconds("Lively and energetic, with a smile in the voice.")
+    calm = seconds("Calm, warm and unhurried, like a documentary narrator.")
+    serious = seconds("Serious and measured, like a news anchor.")
+    assert lively < 0.95 * plain and calm > 1.03 * plain and plain < serious < calm
+    assert seconds("Спокойно и тепло.") == pytest.approx(calm, rel=0.01)  # Russian style words too
+    assert seconds("whispering like a pirate") == pytest.approx(plain, rel=0.01)  # nothing it can do: ignored
+    assert seconds("lively") == pytest.approx(lively, rel=0.01)  # a key alone is enough
+    done = [json.loads(line) for line in captured_logs.getvalue().splitlines() if '"narration_done"' in line]
+    paces = [(d["rate_wpm"], d["pitch"]) for d in done]
+    assert paces == [(165, 50), (185, 56), (152, 46), (158, 42), (152, 46), (165, 50), (185, 56)]
+
+
+@pytest.mark.parametrize("voice", ["marin", "F2", "", "en-us+f2", "croak"])
+def test_an_unknown_voice_is_refused(narrator, tmp_path, voice):
+    with pytest.raises(InputError) as info:
+        narrator.speak(EN, tmp_path / "x.wav", language="en", voice=voice)
+    assert info.value.code == "unknown_voice"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_voices_at_once_from_threads_do_not_mix(narrator, tmp_path):
+    jobs = [(RU, "ru", "f5"), (EN, "en", "klatt"), (RU, "ru", "default"), (EN, "en", "m1")] * 3
+    expected = {(lang, voice): _features(narrator.speak(text, tmp_path / f"ref-{lang}-{voice}.wav", language=lang,
+                                                        voice=voice)) for text, lang, voice in jobs[:4]}
+
+    def speak(i: int) -> tuple[tuple[str, str], np.ndarray]:
+        text, lang, voice = jobs[i]
+        return (lang, voice), _features(narrator.speak(text, tmp_path / f"t{i}.wav", language=lang, voice=voice))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for key, heard in pool.map(speak, range(len(jobs))):
+            assert _apart(heard, expected[key]) < 0.03, key
 
 
 def _speak_in_child(path: str) -> None:

@@ -104,11 +104,17 @@ def test_script_via_responses_api(fake):
     segments_schema = fmt["schema"]["properties"]["segments"]
     assert segments_schema["minItems"] == segments_schema["maxItems"] == 4
     assert fmt["schema"]["additionalProperties"] is False
+    # the look is settled before the pictures are described, the highlights once they are
+    assert list(fmt["schema"]["properties"]) == ["title", "look", "segments", "highlights"]
+    assert fmt["schema"]["required"] == ["title", "look", "segments", "highlights"]
     # the instructions stay in our code: language, count and the word budget (5 s × 2.3 w/s)
     assert "Russian" in body["instructions"] and "exactly 4 segments" in body["instructions"]
     assert "about 12 words" in body["instructions"]
 
     assert script.language == "ru" and script.title and not script.draft
+    assert script.look.isascii() and "blue coat" in script.look  # one look, in English
+    assert script.highlights == [2, 0, 1, 3]  # the fake's numbers 3, 1, 2, 4, from 0
+    assert script.warnings == []
     assert [(s.index, s.start, s.end) for s in script.segments] == [(i, i * 5.0, i * 5.0 + 5) for i in range(4)]
     for seg in script.segments:
         assert re.search(r"[а-яё]", seg.text, re.I), seg.text

@@ -3,9 +3,12 @@ and what a shut-down model answers — through the real SDK against the loopback
 
 from __future__ import annotations
 
+import typing
+
+import openai
 import pytest
 
-from storyreel.errors import ConfigError, ProviderRejected
+from storyreel.errors import ConfigError, InputError, PermanentError, ProviderRejected
 from storyreel.messages import message_for
 from storyreel.providers.base import metered
 from storyreel.providers.openai_audio import OpenAINarrator
@@ -151,6 +154,82 @@ def test_a_speech_server_without_any_openai_key(monkeypatch, tmp_path):
         narrator = OpenAINarrator(make_speech_client(settings), settings)
         narrator.speak("Hello there.", tmp_path / "a.wav", language="en")
         assert speech_server.count("speech") == 1
+
+
+# ---- the voice and style of each call -------------------------------------------------
+def speech_narrator(fake: FakeOpenAI, **overrides) -> OpenAINarrator:
+    settings = settings_for(fake, **{"openai_tts_model": "gpt-4o-mini-tts", "openai_speech_api": "speech",
+                                     **overrides})
+    return OpenAINarrator(make_openai_client(settings), settings)
+
+
+def sent(fake: FakeOpenAI) -> list[dict]:
+    return [call.json() for call in fake.calls_to("POST", "/v1/audio/speech")]
+
+
+def test_the_voices_are_the_speech_endpoint_ones_the_configured_first(fake):
+    from openai.types.audio import speech_create_params as sdk
+
+    listed = [v for arg in typing.get_args(sdk.Voice) if typing.get_origin(arg) is typing.Literal
+              for v in typing.get_args(arg)]
+    narrator = speech_narrator(fake, openai_tts_voice="onyx")
+    assert narrator.voices[0] == "onyx" and sorted(narrator.voices) == sorted(listed)
+    assert speech_narrator(fake, openai_tts_model="tts-1-hd", openai_tts_voice="nova").voices[0] == "nova"
+    # another server's model: only the voice it is configured with is known to exist there
+    assert speech_narrator(fake, openai_tts_model="kokoro", openai_tts_voice="af_bella").voices == ("af_bella",)
+
+
+def test_each_call_speaks_in_its_voice_and_style(fake, tmp_path):
+    narrator = speech_narrator(fake, openai_tts_voice="coral", openai_tts_style="calm documentary narrator")
+    narrator.speak("Owls hunt at night.", tmp_path / "a.wav", language="en", voice="onyx",
+                   style="Lively and energetic.")
+    narrator.speak("Owls hunt at night.", tmp_path / "b.wav", language="en")
+    narrator.speak("Owls hunt at night.", tmp_path / "c.wav", language="en", voice="cedar", style="  ")
+    first, second, third = sent(fake)
+    assert (first["voice"], first["instructions"]) == ("onyx", "Lively and energetic.")
+    assert (second["voice"], second["instructions"]) == ("coral", "calm documentary narrator")
+    assert (third["voice"], third["instructions"]) == ("cedar", "calm documentary narrator")
+    assert all((tmp_path / n).stat().st_size > 1000 for n in ("a.wav", "b.wav", "c.wav"))
+
+
+def test_no_style_sends_no_instructions(fake, tmp_path):
+    speech_narrator(fake).speak("Owls hunt at night.", tmp_path / "a.wav", language="en")
+    assert "instructions" not in sent(fake)[0]
+
+
+@pytest.mark.parametrize("model", ["tts-1", "tts-1-hd"])
+def test_a_model_without_instructions_gets_the_voice_but_not_the_style(fake, tmp_path, model):
+    narrator = speech_narrator(fake, openai_tts_model=model, openai_tts_style="calm documentary narrator")
+    narrator.speak("Owls hunt at night.", tmp_path / "a.wav", language="en", voice="fable", style="Lively.")
+    [body] = sent(fake)
+    assert body["voice"] == "fable" and "instructions" not in body
+
+
+@pytest.mark.parametrize("voice", ["bella", "Onyx", "", "af_bella"])
+def test_an_unknown_voice_is_refused_without_a_paid_call(fake, tmp_path, voice):
+    with metered() as used, pytest.raises(InputError) as caught:
+        speech_narrator(fake).speak("Owls hunt at night.", tmp_path / "a.wav", language="en", voice=voice)
+    assert isinstance(caught.value, PermanentError) and caught.value.code == "unknown_voice"
+    assert repr(voice) in caught.value.detail
+    assert fake.count("speech") == 0 and not used and not (tmp_path / "a.wav").exists()
+
+
+def test_the_fake_refuses_an_unknown_voice_as_the_real_api_does(fake):
+    client = make_openai_client(settings_for(fake))
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.audio.speech.create(model="gpt-4o-mini-tts", voice="bella", input="Hello.")
+    error = caught.value
+    assert error.status_code == 400 and error.code == "invalid_value" and error.param == "voice"
+    assert error.type == "invalid_request_error"
+    assert error.body["message"].startswith("Invalid value: 'bella'. Supported values are: 'alloy', 'ash',")
+    assert error.body["message"].endswith(", 'marin', and 'cedar'.")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.", instructions="Calm.")
+    assert (caught.value.code, caught.value.param) == ("unsupported_parameter", "instructions")
+    # a custom voice, by its id, and instructions to a model that takes them are fine
+    reply = client.audio.speech.create(model="gpt-4o-mini-tts", voice={"id": "voice_1234"}, input="Hello.",
+                                       instructions="Calm.", response_format="wav")
+    assert reply.content[:4] == b"RIFF"
 
 
 def test_the_speech_api_follows_the_model_or_the_setting():

@@ -34,7 +34,7 @@ class Flaky:
         self.calls: list[int] = []
         self.lock = threading.Lock()
 
-    def make(self, segment, out_path, fmt, *, seed, task=None, stop=None):
+    def make(self, segment, out_path, fmt, *, seed, task=None, stop=None, style=None):
         with self.lock:
             self.calls.append(segment.index)
             queue = self.failures.get(segment.index)
@@ -83,7 +83,7 @@ def test_cancel_mid_stage_stops_further_provider_calls(tmp_path):
     flaky = Flaky(None, {})
     original = flaky.make
 
-    def make_then_cancel(segment, out_path, fmt, *, seed, task=None, stop=None):
+    def make_then_cancel(segment, out_path, fmt, *, seed, task=None, stop=None, style=None):
         result = original(segment, out_path, fmt, seed=seed)
         if segment.index == 2:
             cancel.set()

@@ -10,6 +10,7 @@ import io
 import json
 import threading
 import time
+import typing
 
 import openai
 import pytest
@@ -24,7 +25,7 @@ from storyreel.providers.base import Narrator, metered
 from storyreel.providers.openai_common import make_openai_client
 from storyreel.providers.openai_realtime import OpenAIRealtimeNarrator, word_diff
 from storyreel.settings import Settings
-from tests.fakes.openai_realtime import AUDIO_TOKENS_PER_SECOND, client_events
+from tests.fakes.openai_realtime import AUDIO_TOKENS_PER_SECOND, REALTIME_VOICES, client_events, spoken
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 
 EN = "Long ago the idea was only a dream of a few curious minds."
@@ -162,6 +163,121 @@ def test_close_closes_the_pooled_connections(fake, narrator, tmp_path):
     assert fake.realtime_connections == 2
 
 
+# ---- voice and style, chosen per call ---------------------------------------------------
+def test_the_voices_are_the_realtime_ones_the_configured_first(fake):
+    from openai.types.realtime import realtime_audio_config_output_param as sdk
+
+    listed = [v for arg in typing.get_args(sdk.Voice) if typing.get_origin(arg) is typing.Literal
+              for v in typing.get_args(arg)]
+    with other_narrator(fake, openai_tts_voice="cedar") as narrator:
+        assert narrator.voices[0] == "cedar" and sorted(narrator.voices) == sorted(listed) == sorted(REALTIME_VOICES)
+    with other_narrator(fake, openai_tts_voice="nova") as narrator:  # not a realtime voice: not offered
+        assert "nova" not in narrator.voices and sorted(narrator.voices) == sorted(REALTIME_VOICES)
+
+
+def test_two_voices_take_turns_each_on_a_session_of_its_own(fake, narrator, tmp_path):
+    asked = [("marin", None), ("cedar", "cedar"), ("marin", "marin"), ("cedar", "cedar"), ("ash", "ash")]
+    for i, (_, voice) in enumerate(asked):
+        narrator.speak(f"{EN} Piece {i}.", tmp_path / f"{i}.wav", language="en", voice=voice)
+    said = spoken(fake)
+    assert [r["voice"] for r in said] == [expected for expected, _ in asked]
+    assert [r["text"] for r in said] == [f"{EN} Piece {i}." for i in range(len(asked))]
+    for session in {r["session"] for r in said}:  # no session ever changed its voice
+        assert len({r["voice"] for r in said if r["session"] == session}) == 1
+    voices = [e["session"]["audio"]["output"]["voice"] for e in client_events(fake, "session.update")]
+    assert sorted(voices) == sorted(["marin", "cedar", "marin", "cedar", "ash"])  # one thread: one connection kept
+    assert narrator.connections_opened == 5
+    assert wait_for(lambda: fake.count("realtime_open") == 1)
+    assert not [e for e in client_events(fake) if e.get("type") not in ("session.update", "response.create")]
+
+
+def test_threads_with_different_voices_never_share_a_session(fake, narrator, tmp_path):
+    fake.realtime_latency = 0.1
+    voices, errors, start = ["marin", "cedar", "marin", "cedar"], [], threading.Barrier(4)
+
+    def work(t: int) -> None:
+        try:
+            start.wait()
+            for i in range(3):
+                narrator.speak(f"{EN} Thread {t} piece {i}.", tmp_path / f"{t}_{i}.wav", language="en",
+                               voice=voices[t])
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(20)
+    assert not errors
+    said = spoken(fake)
+    assert len(said) == 12
+    for record in said:
+        t = int(record["text"].split("Thread ")[1].split()[0])
+        assert record["voice"] == voices[t]
+    for session in {r["session"] for r in said}:
+        assert len({r["voice"] for r in said if r["session"] == session}) == 1
+    assert fake.realtime_peak <= 4
+
+
+def test_the_pool_keeps_a_connection_per_voice_up_to_the_threads_it_served(fake, narrator, tmp_path):
+    fake.realtime_latency = 0.2
+    start = threading.Barrier(2)
+
+    def work(voice: str) -> None:
+        start.wait()
+        narrator.speak(EN, tmp_path / f"{voice}.wav", language="en", voice=voice)
+
+    workers = [threading.Thread(target=work, args=(v,)) for v in ("marin", "cedar")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(20)
+    assert narrator.connections_opened == 2
+    fake.realtime_latency = 0.0
+    for i, voice in enumerate(["cedar", "marin", "cedar", "marin"]):  # two threads' worth: both stay open
+        narrator.speak(EN, tmp_path / f"{i}.wav", language="en", voice=voice)
+    assert narrator.connections_opened == 2
+    narrator.speak(EN, tmp_path / "ash.wav", language="en", voice="ash")  # a third voice replaces the oldest
+    assert narrator.connections_opened == 3
+    assert wait_for(lambda: fake.count("realtime_open") == 2)
+    narrator.speak(EN, tmp_path / "last.wav", language="en", voice="marin")
+    assert narrator.connections_opened == 3
+    assert [r["voice"] for r in spoken(fake)][-2:] == ["ash", "marin"]
+
+
+def test_the_style_of_the_call_wins_over_the_configured_one(fake, narrator, tmp_path):
+    narrator.speak(EN, tmp_path / "a.wav", language="en", style="Lively and energetic, with a smile.")
+    narrator.speak(EN, tmp_path / "b.wav", language="en")
+    narrator.speak(EN, tmp_path / "c.wav", language="en", style="   ")
+    first, second, third = (r["instructions"] for r in spoken(fake))
+    assert "Lively and energetic, with a smile." in first and "calm documentary narrator" not in first
+    assert "word for word" in first  # the style adds to the reading rules, never replaces them
+    assert "calm documentary narrator" in second and "Lively" not in second
+    assert third == second
+
+
+def test_a_paraphrase_is_asked_again_in_the_same_voice_and_style(fake, narrator, tmp_path):
+    fake.realtime_fault("paraphrase")
+    narrator.speak(EN, tmp_path / "a.wav", language="en", voice="cedar", style="Serious, like a news anchor.")
+    first, second = spoken(fake)
+    assert first["voice"] == second["voice"] == "cedar" and first["session"] == second["session"]
+    assert "Serious, like a news anchor." in second["instructions"] and "did not match" in second["instructions"]
+
+
+@pytest.mark.parametrize("voice", ["nova", "Marin", "", "voice_1234"])
+def test_an_unknown_voice_is_refused_before_anything_is_paid(fake, narrator, tmp_path, voice):
+    narrator.speak(EN, tmp_path / "ok.wav", language="en")  # a connection is open
+    with metered() as used, pytest.raises(InputError) as caught:
+        narrator.speak(EN, tmp_path / "x.wav", language="en", voice=voice)
+    assert isinstance(caught.value, PermanentError) and caught.value.code == "unknown_voice"
+    assert repr(voice) in caught.value.detail and "marin" in caught.value.detail
+    assert not used and fake.count("realtime") == 1 and fake.realtime_connections == 1
+    assert not (tmp_path / "x.wav").exists()
+    with pytest.raises(InputError):  # even a pause, which needs no call
+        narrator.speak("  ", tmp_path / "y.wav", language="en", voice=voice)
+
+
 # ---- failures --------------------------------------------------------------------------
 @pytest.mark.parametrize(("code", "error", "our_code"), [
     ("server_error", ProviderUnavailable, "provider_unavailable"),
@@ -280,6 +396,29 @@ def test_the_fake_refuses_bad_session_fields_and_unknown_events(fake):
         conn.session.update(session={"type": "realtime", "audio": {"output": {"voice": "cedar"}}})
         updated = conn.recv()  # the session survived the errors
         assert updated.type == "session.updated" and updated.session.audio.output.voice == "cedar"
+
+
+def test_the_fake_fixes_the_voice_once_the_session_has_spoken(fake):
+    client = openai.OpenAI(api_key=DEFAULT_KEY, base_url=f"{fake.url}/v1")
+    read = {"conversation": "none", "output_modalities": ["audio"],
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello."}]}]}
+    with client.realtime.connect(model=MODEL) as conn:
+        assert conn.recv().type == "session.created"
+        conn.session.update(session={"type": "realtime", "audio": {"output": {"voice": "ash"}}})
+        assert conn.recv().type == "session.updated"  # before any audio: the voice may change
+        conn.response.create(response=read)
+        done = next(e for e in iter(conn.recv, None) if e.type in ("response.done", "error"))
+        assert done.type == "response.done" and done.response.audio.output.voice == "ash"
+        for change in ({"type": "session.update", "session": {"type": "realtime",
+                                                              "audio": {"output": {"voice": "cedar"}}}},
+                       {"type": "response.create", "response": {**read, "audio": {"output": {"voice": "cedar"}}}}):
+            conn.send(change)
+            event = conn.recv()
+            assert event.type == "error" and event.error.code == "cannot_update_voice", change["type"]
+        conn.response.create(response={**read, "audio": {"output": {"voice": "ash"}}})  # the same voice is fine
+        done = next(e for e in iter(conn.recv, None) if e.type in ("response.done", "error"))
+        assert done.type == "response.done"
+    assert [r["voice"] for r in spoken(fake)] == ["ash", "ash"]
 
 
 def test_the_fake_speaks_websocket_properly_fragments_and_pings(fake):

@@ -18,7 +18,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import runwayml
 from PIL import Image
+from structlog.testing import capture_logs
 
 from storyreel.errors import (
     ConfigError,
@@ -33,7 +35,7 @@ from storyreel.errors import (
 from storyreel.media.probe import probe
 from storyreel.messages import message_for
 from storyreel.models import ScriptSegment, VideoFormat
-from storyreel.providers.base import Animator, PictureMaker, Stop, TaskRef, Usage, metered
+from storyreel.providers.base import Animator, PictureMaker, PictureStyle, Stop, TaskRef, Usage, metered
 from storyreel.providers.cloud_runway import (
     MAX_DATA_URI,
     RunwayAnimator,
@@ -41,7 +43,9 @@ from storyreel.providers.cloud_runway import (
     clip_seconds,
     data_uri,
     make_runway_client,
+    map_error,
     pick_ratio,
+    style_prompt,
 )
 from storyreel.settings import Settings
 from tests.conftest import ROOT
@@ -296,6 +300,160 @@ def test_download_failing_twice_is_transient_and_keeps_the_paid_task(fake, tmp_p
     assert task.task_id is not None
     _picture(fake, tmp_path, task)  # the retry polls the same task for a fresh URL
     assert fake.creates() == 1 and fake.paid() == 1
+
+
+# ---- one look: style words, the script's look, reference pictures ------------------------
+def _reference(tmp_path: Path, name: str, color: tuple[int, int, int] = (200, 90, 40)) -> Path:
+    path = tmp_path / name
+    Image.new("RGB", (64, 36), color).save(path)  # PNG or JPEG by the name
+    return path
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def test_references_are_sent_tagged_and_named_in_the_prompt(fake, tmp_path):
+    png, jpg = _reference(tmp_path, "first.png"), _reference(tmp_path, "sent.jpg")
+    style = PictureStyle(name="cinematic", prompt="cinematic film still, dramatic lighting",
+                         look="A red fox with a white-tipped tail", references=(png, jpg))
+    pictures, _ = _makers(fake)
+    with metered() as usage:
+        pictures.make(SEGMENT, tmp_path / "p.png", FMT, seed="job-1", style=style)
+    body = fake.created[-1]
+    assert body["model"] == "gen4_image" and usage == [Usage("gen4_image", 1.0, "image")]
+    refs = body["referenceImages"]
+    assert [r["tag"] for r in refs] == ["ref1", "ref2"]
+    assert refs[0]["uri"].startswith("data:image/png;base64,")
+    assert refs[1]["uri"].startswith("data:image/jpeg;base64,")  # labelled with its real type
+    prompt = body["promptText"]
+    assert prompt.startswith("a misty valley at dawn.")  # the segment's own description first
+    assert prompt.index("red fox") < prompt.index("Cinematic film still") < prompt.index("@ref1")
+    assert "@ref1" in prompt and "@ref2" in prompt
+    assert fake.task(next(iter(fake.tasks))).reference_tags == ("ref1", "ref2")
+
+
+def test_without_a_style_nothing_is_added(fake, tmp_path):
+    _picture(fake, tmp_path)
+    assert fake.created[-1] == {"model": "gen4_image", "promptText": "a misty valley at dawn",
+                                "ratio": "1280:720", "seed": fake.created[-1]["seed"]}
+
+
+def test_fast_pictures_with_a_reference_use_the_turbo_model_and_are_billed_as_it(fake, tmp_path):
+    style = PictureStyle(references=(_reference(tmp_path, "first.png"),), fast=True)
+    pictures, _ = _makers(fake)
+    assert pictures.fast_model == "gen4_image_turbo" and pictures.model == "gen4_image"
+    task = TaskRef()
+    with metered() as usage:
+        pictures.make(SEGMENT, tmp_path / "p.png", FMT, seed="job-1", task=task, style=style)
+    assert fake.creates("gen4_image_turbo") == 1 and fake.creates("gen4_image") == 0
+    assert fake.paid("gen4_image_turbo") == 1
+    assert usage == [Usage("gen4_image_turbo", 1.0, "image")]
+    # a resumed task is polled, not paid again, and billed under the same model
+    with metered() as again:
+        pictures.make(SEGMENT, tmp_path / "p.png", FMT, seed="job-1", task=task, style=style)
+    assert fake.creates() == 1 and again == [Usage("gen4_image_turbo", 1.0, "image")]
+
+
+def test_fast_pictures_without_a_reference_fall_back_and_say_so(fake, tmp_path):
+    pictures, _ = _makers(fake)
+    with metered() as usage, capture_logs() as logs:
+        pictures.make(SEGMENT, tmp_path / "p.png", FMT, seed="job-1", style=PictureStyle(fast=True))
+    assert fake.creates("gen4_image") == 1 and fake.creates("gen4_image_turbo") == 0
+    assert "referenceImages" not in fake.created[-1]
+    assert usage == [Usage("gen4_image", 1.0, "image")]
+    assert [e["event"] for e in logs].count("fast_pictures_need_reference") == 1
+
+
+def test_more_than_three_references_send_the_first_three(fake, tmp_path):
+    refs = tuple(_reference(tmp_path, f"r{i}.png", (40 * i, 80, 120)) for i in range(4))
+    pictures, _ = _makers(fake)
+    pictures.make(SEGMENT, tmp_path / "p.png", FMT, seed="job-1", style=PictureStyle(references=refs))
+    assert [r["tag"] for r in fake.created[-1]["referenceImages"]] == ["ref1", "ref2", "ref3"]
+    assert "@ref4" not in fake.created[-1]["promptText"]
+
+
+def test_a_long_look_is_cut_to_runways_limit_after_the_description(fake, tmp_path):
+    description = "a misty valley at dawn, " * 20  # ~480 units
+    segment = ScriptSegment(0, "Once.", 0.0, 5.0, description, "")
+    style = PictureStyle(prompt="watercolor painting, soft washes", look="Ёжик в тумане 🦔, " * 200,
+                         references=(_reference(tmp_path, "first.png"),))
+    pictures, _ = _makers(fake)
+    pictures.make(segment, tmp_path / "p.png", FMT, seed="job-1", style=style)
+    prompt = fake.created[-1]["promptText"]  # the fake refuses more than 1000 units
+    assert _units(prompt) <= 1000
+    assert prompt.startswith(description.strip().rstrip(","))
+    assert "Watercolor painting, soft washes." in prompt and prompt.endswith("@ref1.")
+    assert "Ёжик в тумане" in prompt and "…" in prompt
+
+
+@pytest.mark.parametrize("look", ["", "a fox", "x" * 5000, "слово " * 400, "🦔" * 900])
+def test_style_prompt_never_passes_the_limit(look):
+    for description in ("a fox", "d " * 700):
+        for tags in ([], ["ref1"], ["ref1", "ref2", "ref3"]):
+            prompt = style_prompt(description, look=look, words="anime style, cel shading", tags=tags)
+            assert _units(prompt) <= 1000
+            assert prompt.startswith(description.strip()[:100])
+            assert all(f"@{tag}" in prompt for tag in tags)
+            prompt.encode("utf-8")  # no half surrogate pair left behind
+
+
+def _create(fake: FakeRunway, **body) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {KEY}", "X-Runway-Version": API_VERSION}
+    return httpx.post(f"{fake.url}/v1/text_to_image", headers=headers,
+                      json={"promptText": "a fox", "ratio": "1280:720", **body})
+
+
+def test_the_fake_refuses_turbo_without_references(fake):
+    client = make_runway_client(_settings(fake))
+    with pytest.raises(runwayml.BadRequestError) as caught:
+        client.text_to_image.create(model="gen4_image_turbo", prompt_text="a fox", ratio="1280:720")
+    error = map_error(caught.value, creating=True)
+    assert isinstance(error, ProviderRejected) and "referenceImages" in error.detail
+    reply = _create(fake, model="gen4_image_turbo", referenceImages=[])
+    assert reply.status_code == 400 and reply.json()["issues"][0]["path"] == ["referenceImages"]
+    assert fake.creates() == 0 and fake.created == []
+
+
+def test_the_fake_checks_reference_images(fake, tmp_path):
+    uri = data_uri(_reference(tmp_path, "r.png"))
+    good = _create(fake, model="gen4_image_turbo", referenceImages=[{"uri": uri, "tag": "hero_1"}, {"uri": uri}])
+    assert good.status_code == 200 and fake.created[-1]["referenceImages"][0]["tag"] == "hero_1"
+    bad = {
+        "tag": [{"uri": uri, "tag": "1st"}],
+        "short tag": [{"uri": uri, "tag": "ab"}],
+        "hyphen": [{"uri": uri, "tag": "my-ref"}],
+        "long tag": [{"uri": uri, "tag": "a" * 17}],
+        "same tag": [{"uri": uri, "tag": "ref1"}, {"uri": uri, "tag": "ref1"}],
+        "four": [{"uri": uri}] * 4,
+        "no uri": [{"tag": "ref1"}],
+        "http": [{"uri": "http://example.com/a.png"}],
+        "unknown key": [{"uri": uri, "weight": 1}],
+        "not an array": {"uri": uri},
+    }
+    for name, refs in bad.items():
+        reply = _create(fake, model="gen4_image", referenceImages=refs)
+        assert reply.status_code == 400, name
+        assert reply.json()["issues"][0]["path"][0] == "referenceImages", name
+        assert reply.json()["error"].startswith("Validation of body failed"), name
+    # the images themselves: a mislabelled or broken data URI, a URL that cannot be fetched
+    jpeg = data_uri(_reference(tmp_path, "r.jpg")).split(",", 1)[1]
+    for ref in ("data:image/png;base64," + jpeg, "data:image/png;base64,AAAA", "https://example.com/a.png"):
+        reply = _create(fake, model="gen4_image", referenceImages=[{"uri": ref, "tag": "ref1"}])
+        assert reply.status_code == 400 and "Invalid" in reply.json()["error"]
+    unknown = _create(fake, model="gen4_image", referenceImage=[{"uri": uri}])
+    assert unknown.status_code == 400 and "referenceImage" in unknown.json()["error"]
+    assert fake.creates() == 1
+
+
+def test_four_references_reach_our_client_as_provider_rejected(fake, tmp_path):
+    client = make_runway_client(_settings(fake))
+    uri = data_uri(_reference(tmp_path, "r.png"))
+    with pytest.raises(runwayml.BadRequestError) as caught:
+        client.text_to_image.create(model="gen4_image", prompt_text="a fox", ratio="1280:720",
+                                    reference_images=[{"uri": uri, "tag": f"ref{i}"} for i in range(1, 5)])
+    assert isinstance(map_error(caught.value, creating=True), ProviderRejected)
+    assert len(_posts(fake, "/v1/text_to_image")) == 1  # a 400 is not retried
 
 
 # ---- HTTP errors after the SDK's retries -------------------------------------------------

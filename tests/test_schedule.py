@@ -58,9 +58,9 @@ class Timed:
     def animate(self, picture, segment, out_path, fmt, **kw):
         return self._timed(segment.index, self.inner.animate, picture, segment, out_path, fmt, **kw)
 
-    def speak(self, text, out_path, *, language):
+    def speak(self, text, out_path, *, language, **kw):
         return self._timed(int(Path(out_path).stem.split("_")[0]), self.inner.speak, text, out_path,
-                           language=language)
+                           language=language, **kw)
 
 
 class Answers:

@@ -160,6 +160,27 @@ class TelegramClient:
         media = [make(data, filename=Path(f).name) for data, f in zip(opened, files)]
         self.call(self.bot.send_media_group, chat_id, media)
 
+    def send_photo(self, chat_id: int, path: Path, caption: str | None = None,
+                   markup: InlineKeyboardMarkup | None = None) -> int:
+        """One picture (uploaded), with an optional caption and keyboard; its message id."""
+        path = Path(path)
+        msg = self.call(self.bot.send_photo, chat_id, path.read_bytes(), caption=caption[:1024] if caption else None,
+                        reply_markup=markup, filename=path.name)
+        return msg.message_id
+
+    def send_voice(self, chat_id: int, voice: Path | str, caption: str | None = None,
+                   duration: float | None = None) -> str | None:
+        """A voice note: a ``Path`` (OGG/Opus) is uploaded, a ``str`` is the file_id of one
+        sent before. The voice note's file_id, to send it again without uploading; None when
+        Telegram kept the file as a document (not OGG/Opus, MP3 or M4A)."""
+        if isinstance(voice, Path):
+            data, filename = voice.read_bytes(), voice.name
+        else:
+            data, filename = voice, None
+        msg = self.call(self.bot.send_voice, chat_id, data, caption=caption[:1024] if caption else None,
+                        duration=round(duration) if duration else None, filename=filename)
+        return msg.voice.file_id if msg.voice is not None else None
+
     def send_video(self, chat_id: int, path: Path, *, duration: float, width: int, height: int, caption: str) -> None:
         """The finished video: by its local path to a local Bot API server (PTB's local mode
         sends ``file:///…``, read there from disk), uploaded otherwise."""

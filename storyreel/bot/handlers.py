@@ -26,7 +26,10 @@ from ..pipeline.capacity import estimate_seconds
 from ..pipeline.ledger import add_cost, cost_entry
 from ..pipeline.runner import Pipeline
 from ..providers.base import metered
-from .jobs import close_buttons, parse_callback, stop_job, user_blocked
+from ..models import Job
+from ..pipeline.edits import accept, read_reply
+from . import preferences
+from .jobs import close_buttons, parse_callback, queue_edit, queued_edits, stop_job, user_blocked
 from .services import Services
 from .texts import text, ui_language
 
@@ -78,12 +81,18 @@ def _on_message(s: Services, msg: Message) -> None:
             s.client.send_message(chat, text("help", lang, limit=s.settings.max_prompt_chars))
         elif command == "/cancel":
             _cancel_all(s, msg.from_user.id, chat, lang)
+        elif command == "/settings":
+            preferences.open_menu(s, msg, lang)
         elif command.startswith("/"):
             s.client.send_message(chat, text("help", lang, limit=s.settings.max_prompt_chars))
+        elif (gate := _open_gate(s, msg.from_user.id)) is not None:
+            _edit(s, chat, *gate, msg.text, lang)  # a reply to an open question changes what it shows
         else:
             _new_job(s, msg, msg.text, lang)
     elif msg.voice is not None or msg.audio is not None:
         _on_voice(s, msg, lang)
+    elif msg.photo:
+        preferences.on_photo(s, msg, lang)  # the reference picture, or a hint where to choose it
     else:
         s.client.send_message(chat, text("unsupported", lang))
 
@@ -107,10 +116,12 @@ def _new_job(s: Services, msg: Message, prompt: str, lang: str, *, language: str
         return
     if not _models_usable(s, chat, lang):
         return
+    chosen = preferences.job_fields(s.preferences.load(user_id), settings)
+    reference = chosen.pop("reference_file_id", None)
     try:
         pipeline = Pipeline(settings, s.providers, files=s.files, store=s.store, spending=s.spending)
         job = pipeline.new_job(prompt, language=language, job_id=job_id, user_id=user_id, chat_id=chat,
-                               language_ui=lang)
+                               language_ui=lang, **chosen)
     except StoryReelError as exc:  # empty, too long, over a cost cap, misconfigured
         log.info("prompt_refused", code=exc.code)
         s.client.send_message(chat, message_for(exc, lang))
@@ -126,6 +137,8 @@ def _new_job(s: Services, msg: Message, prompt: str, lang: str, *, language: str
         return
     for entry in extra_costs or []:  # the voice note's transcription, paid before the job existed
         add_cost(job, entry, s.spending)
+    if reference:  # the person's own reference picture: the worker fetches it
+        job.notes["reference_file_id"] = reference
     s.store.save(job)
     eta = estimate_seconds(settings, s.providers, job.segment_count, job.segment_seconds)
     cost = text("cost_part", lang, cost=job.estimate) if job.estimate else ""
@@ -190,22 +203,38 @@ def _on_voice(s: Services, msg: Message, lang: str) -> None:
 def _on_button(s: Services, update: Update) -> None:
     cq = update.callback_query
     lang = _lang(cq.from_user)
-    parsed = parse_callback(cq.data)
-    job = s.store.load(parsed[1]) if parsed else None
-    if parsed is None or job is None or job.status.finished or parsed[2] not in job.asked:
+    if (cq.data or "").startswith("st:"):
+        preferences.on_button(s, cq, lang)
+        return
+    press = parse_callback(cq.data)
+    job = s.store.load(press.job_id) if press else None
+    if (press is None or job is None or job.status.finished or press.kind not in job.asked
+            or press.round != job.rounds.get(press.kind, 0)):
         s.client.answer_callback(cq.id, text("stale", lang))
         return
-    action, job_id, kind = parsed
+    job_id, kind = press.job_id, press.kind
     if job.user_id != cq.from_user.id:
         log.warning("foreign_button", job_id=job_id, owner=job.user_id)
         s.client.answer_callback(cq.id, text("not_yours", lang))
         return
     pressed = cq.message.message_id if cq.message is not None else None
-    if action == "ok":
+    if press.action in ("rd", "ed"):
+        if s.approvals.raw(job_id, kind) != "pending":
+            s.client.answer_callback(cq.id, _too_late(s, job_id, kind, lang))
+        elif press.action == "ed":
+            s.client.answer_callback(cq.id, text("how_script_short", lang))
+        else:
+            s.client.answer_callback(cq.id, text("redo_pressed", lang, number=press.number))
+            _edit(s, job.chat_id, job, kind, str(press.number), lang)
+        return
+    if press.action == "ok":
+        if kind == "script" and _edits_waiting(s, job):
+            s.client.answer_callback(cq.id, text("edit_pending", lang))
+            return
         if not s.approvals.approve(job_id, kind):
             s.client.answer_callback(cq.id, _too_late(s, job_id, kind, lang))
             return
-        log.info("approval_answered", job_id=job_id, kind=kind, action=action)
+        log.info("approval_answered", job_id=job_id, kind=kind, action=press.action)
         s.client.answer_callback(cq.id, text("approved", lang))
         close_buttons(s, job, message_id=pressed)
         s.dispatcher.start_step(job_id)
@@ -214,10 +243,56 @@ def _on_button(s: Services, update: Update) -> None:
     if cancel is None:
         s.client.answer_callback(cq.id, _too_late(s, job_id, kind, lang))
         return
-    log.info("approval_answered", job_id=job_id, kind=kind, action=action)
+    log.info("approval_answered", job_id=job_id, kind=kind, action=press.action)
     s.client.answer_callback(cq.id, text("cancelling", lang))
     close_buttons(s, job, cancel.kinds, message_id=pressed)
     s.client.send_message(job.chat_id, text("stopped", lang))
+
+
+# ---- edits at an open gate -----------------------------------------------------------------
+def _open_gate(s: Services, user_id: int) -> tuple[Job, str] | None:
+    """The user's newest job with a question (script, pictures or clips) waiting for
+    them: its approval is pending (asked before the question goes out, so no status the
+    step has yet to save can hide it); the latest gate of the job if several are."""
+    jobs = [job for job in (s.store.load(j) for j in s.active.of(user_id)) if job is not None]
+    for job in sorted(jobs, key=lambda j: j.created_at, reverse=True):
+        if job.status.finished:
+            continue
+        for kind in ("clips", "pictures", "script"):
+            if s.approvals.raw(job.job_id, kind) == "pending":
+                return job, kind
+    return None
+
+
+def _edits_waiting(s: Services, job: Job) -> bool:
+    return len(queued_edits(s, job.job_id)) > job.edits_done
+
+
+def _edit(s: Services, chat: int, job: Job, kind: str, reply: str, lang: str) -> None:
+    """A person's change at an open gate: read, checked against the job's limits and
+    caps (refused with a human line), queued for the job's next step, and confirmed. The
+    question's buttons go: the next question shows the change."""
+    try:
+        edit = read_reply(job, kind, reply)
+        cost = accept(s.settings, s.providers, s.spending, job, edit, queued_edits(s, job.job_id)[job.edits_done:])
+    except StoryReelError as exc:
+        log.info("edit_refused", job_id=job.job_id, kind=kind, code=exc.code)
+        # not a redo at all (maybe a new prompt): what the open question needs, and when a new video can start
+        reply_text = text("gate_waiting", lang) if exc.code == "edit_not_understood" else message_for(exc, lang)
+        s.client.send_message(chat, reply_text)
+        return
+    queue_edit(s, job.job_id, edit)
+    log.info("edit_queued", job_id=job.job_id, kind=kind, action=edit.action, segments=edit.numbers or None,
+             cost=cost)
+    close_buttons(s, job, message_id=job.notes.get(f"ask_{kind}"))
+    numbers = ", ".join(str(n) for n in edit.numbers)
+    price = text("edit_cost", lang, cost=cost) if cost else ""
+    if kind == "script":
+        s.client.send_message(chat, text(f"edit_taken_{edit.action}", lang, numbers=numbers, note=edit.text[:200],
+                                          cost=price))
+    else:
+        s.client.send_message(chat, text(f"redo_taken_{kind}", lang, numbers=numbers, cost=price))
+    s.dispatcher.start_step(job.job_id)
 
 
 def _too_late(s: Services, job_id: str, kind: str, lang: str) -> str:

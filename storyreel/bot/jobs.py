@@ -18,9 +18,11 @@ goes to a user whose chat answered 403.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import structlog
@@ -29,37 +31,69 @@ from .. import redis_keys
 from ..errors import JobCancelled, StepInterrupted, StoryReelError, UserBlocked
 from ..messages import message, message_for
 from ..models import Job, JobStatus
+from ..media.files import atomic_path
 from ..pipeline.approvals import Preview
+from ..pipeline.edits import Edit
+from ..pipeline.ledger import saving
 from ..pipeline.runner import Pipeline
 from ..pipeline.stages import Outcome
 from .client import buttons
 from .services import Services
-from .state import Cancel, JobLock
+from .state import JOB_TTL, Cancel, JobLock
 from .texts import text
 
 log = structlog.get_logger(__name__)
 
 SHORT = {"script": "s", "pictures": "p", "clips": "c"}
 LONG = {v: k for k, v in SHORT.items()}
+#: ✅, ❌, 🔁 N (redo one picture or clip), ✏️ (how to edit: a reply)
+ACTIONS = ("ok", "no", "rd", "ed")
 _SCRIPT_LINES = 60  # a 48-segment script fits one message; longer ones are cut with a note
 
 
-def callback_data(action: str, job_id: str, kind: str) -> str:
-    """``ok:{job_id}:p`` — 37 bytes for a 32-character job id, under Telegram's 64."""
-    return f"{action}:{job_id}:{SHORT[kind]}"
+@dataclass(frozen=True)
+class Press:
+    """What a gate's button says: the action, the job, the gate, the round of the question
+    it was under (a button of an earlier round is stale) and, for 🔁, the number."""
+
+    action: str
+    job_id: str
+    kind: str
+    round: int = 0
+    number: int | None = None
 
 
-def parse_callback(data: str | None) -> tuple[str, str, str] | None:
+def callback_data(action: str, job_id: str, kind: str, round: int = 0, number: int | None = None) -> str:
+    """``ok:{job_id}:p:0`` (and ``rd:{job_id}:p:0:17``): at most 46 bytes for a
+    32-character job id, under Telegram's 64."""
+    data = f"{action}:{job_id}:{SHORT[kind]}:{round}"
+    return data if number is None else f"{data}:{number}"
+
+
+def parse_callback(data: str | None) -> Press | None:
     parts = (data or "").split(":")
-    if len(parts) != 3 or parts[0] not in ("ok", "no") or parts[2] not in LONG:
+    if not 3 <= len(parts) <= 5 or parts[0] not in ACTIONS or parts[2] not in LONG:
         return None
-    return parts[0], parts[1], LONG[parts[2]]
+    if not all(p.isdigit() and len(p) <= 4 for p in parts[3:]):
+        return None
+    if (parts[0] == "rd") != (len(parts) == 5):
+        return None
+    round_ = int(parts[3]) if len(parts) > 3 else 0
+    number = int(parts[4]) if len(parts) == 5 else None
+    return Press(parts[0], parts[1], LONG[parts[2]], round_, number)
 
 
-def approval_markup(job: Job, kind: str):
-    lang = job.language_ui
-    return buttons([[(text("approve", lang), callback_data("ok", job.job_id, kind)),
-                     (text("cancel", lang), callback_data("no", job.job_id, kind))]])
+def approval_markup(job: Job, kind: str, numbers: list[int] = ()):
+    """✅/❌, then ✏️ for the script or 🔁 N for each picture (clip) shown."""
+    lang, round_ = job.language_ui, job.rounds.get(kind, 0)
+    rows = [[(text("approve", lang), callback_data("ok", job.job_id, kind, round_)),
+             (text("cancel", lang), callback_data("no", job.job_id, kind, round_))]]
+    if kind == "script":
+        rows.append([(text("edit_button", lang), callback_data("ed", job.job_id, kind, round_))])
+    elif numbers:
+        redo = [(f"🔁 {n}", callback_data("rd", job.job_id, kind, round_, n)) for n in numbers]
+        rows.extend(redo[i:i + 5] for i in range(0, len(redo), 5))
+    return buttons(rows)
 
 
 class TelegramApprovals:
@@ -69,20 +103,30 @@ class TelegramApprovals:
         self.s = services
 
     def request(self, job: Job, preview: Preview) -> None:
-        s, lang, chat, kind = self.s, job.language_ui, job.chat_id, preview.kind
+        s, lang, chat, kind, round_ = self.s, job.language_ui, job.chat_id, preview.kind, preview.round
         s.approvals.request(job.job_id, kind)
+        earlier = job.notes.get(f"ask_{kind}")
+        if round_ and earlier:  # the question of the round before: its buttons go
+            _to_user(s, job, close_buttons, s, job, message_id=earlier)
         if kind == "script":
-            body = script_text(job, preview)
+            saved = saving(s.settings, s.providers, job.options, segment_count=job.segment_count,
+                           segment_seconds=job.segment_seconds)
+            body = script_text(job, preview, saved)
             msg_id = _to_user(s, job, s.client.send_message, chat, body, approval_markup(job, "script"))
         else:
             media = "photo" if kind == "pictures" else "video"
-            if not job.notes.get(f"album_{kind}"):  # a resumed step does not send it twice
+            album = f"album_{kind}" if not round_ else f"album_{kind}_{round_}"
+            if not job.notes.get(album):  # a resumed step does not send it twice
                 _to_user(s, job, s.client.send_album, chat, preview.files, media)
-                job.notes[f"album_{kind}"] = True
+                job.notes[album] = True
                 s.store.save(job)
-            msg_id = _to_user(s, job, s.client.send_message, chat, text(f"ask_{kind}", lang, n=len(preview.files)),
-                              approval_markup(job, kind))
+            numbers = ", ".join(str(n) for n in preview.numbers)
+            body = (text(f"ask_{kind}", lang, n=len(preview.files)) if not round_
+                    else text(f"ask_{kind}_again", lang, numbers=numbers))
+            msg_id = _to_user(s, job, s.client.send_message, chat, body + "\n" + text(f"how_{kind}", lang),
+                              approval_markup(job, kind, preview.numbers))
         job.notes[f"ask_{kind}"] = msg_id
+        job.notes[f"round_{kind}"] = round_
         s.store.save(job)  # shown: a resumed step must not show it again
         if s.approvals.raw(job.job_id, kind) != "pending":
             # cancelled while the question went out: whoever cancelled could not know
@@ -94,25 +138,51 @@ class TelegramApprovals:
         s.redis.zadd(DEADLINES, {f"{job.job_id}:{kind}": time.time() + s.settings.approval_timeout})
 
     def delivered(self, job: Job, kind: str) -> bool:
-        return f"ask_{kind}" in job.notes
+        return f"ask_{kind}" in job.notes and job.notes.get(f"round_{kind}", 0) == job.rounds.get(kind, 0)
 
     def state(self, job: Job, kind: str) -> bool | None:
         return self.s.approvals.state(job.job_id, kind)
 
+    def edits(self, job: Job) -> list[Edit]:
+        return queued_edits(self.s, job.job_id)
 
-def script_text(job: Job, preview: Preview) -> str:
+    def show(self, job: Job, preview: Preview) -> None:
+        """A contact sheet of more pictures while the pictures gate is open."""
+        first, last = preview.numbers[0], preview.numbers[-1]
+        _to_user(self.s, job, self.s.client.send_photo, job.chat_id, preview.files[0],
+                 caption=text("sheet", job.language_ui, first=first, last=last))
+
+
+def queued_edits(s: Services, job_id: str) -> list[Edit]:
+    """Every edit asked of the job so far, in order (the pipeline counts those it made)."""
+    return [Edit.from_dict(json.loads(raw)) for raw in s.redis.lrange(redis_keys.edits(job_id), 0, -1)]
+
+
+def queue_edit(s: Services, job_id: str, edit: Edit) -> None:
+    pipe = s.redis.pipeline()
+    pipe.rpush(redis_keys.edits(job_id), json.dumps(edit.to_dict(), ensure_ascii=False))
+    pipe.expire(redis_keys.edits(job_id), JOB_TTL)
+    pipe.execute()
+
+
+def script_text(job: Job, preview: Preview, saved: float = 0.0) -> str:
     lang, script = job.language_ui, preview.script
     lines = [f"{i + 1}. {seg.text}" for i, seg in enumerate(script.segments) if seg.text.strip()]
     if len(lines) > _SCRIPT_LINES:
         lines = lines[:_SCRIPT_LINES] + [text("more", lang, n=len(lines) - _SCRIPT_LINES)]
     body = "\n".join(lines)
     cost = text("script_cost", lang, cost=preview.cost) if preview.cost else ""
+    if cost and saved >= 0.01:
+        cost += text("script_saving", lang, saved=saved)
+    if preview.round:
+        cost += text("revision", lang, n=preview.round)
     head = text("script", lang, title=script.title, segments=job.segment_count, seconds=job.segment_seconds,
                 draft=text("draft", lang) if script.draft else "", cost=cost, body="")
     room = 4000 - len(head)
     if len(body) > room:
         body = body[: room - 1] + "…"
-    return head + body + "\n\n" + text("ask_script", lang)
+    notice = message(preview.notice, lang) + "\n\n" if preview.notice else ""
+    return notice + head + body + "\n\n" + text("ask_script", lang) + "\n" + text("how_script", lang)
 
 
 class TelegramProgress:
@@ -200,6 +270,7 @@ def _step(services: Services, job_id: str) -> None:
                             progress=TelegramProgress(s), cancelled=cancelled,
                             interrupted=SHUTTING_DOWN.is_set, spending=s.spending, slots=s.slots,
                             results=s.results)
+        _fetch_reference(s, job)
         outcome = pipeline.advance(job, _deliver(s, pipeline, cancelled))
         if outcome is not None:
             _finish(s, job)
@@ -223,6 +294,21 @@ def _step(services: Services, job_id: str) -> None:
         _end(s, job, None if cancelled() else message("internal", job.language_ui))
     finally:
         structlog.contextvars.unbind_contextvars("job_id", "user_id")
+
+
+def _fetch_reference(s: Services, job: Job) -> None:
+    """The picture the person sent as the style and character reference, into the job's
+    folder (once), so the pipeline finds it on this host's disk."""
+    file_id = job.notes.get("reference_file_id")
+    if job.options.reference != "user" or not file_id:
+        return
+    path = s.files.create_job_dir(job.job_id) / "reference.jpg"
+    if not path.exists():
+        with atomic_path(path) as tmp:
+            s.client.download(file_id, tmp)
+    if job.options.reference_image != str(path):
+        job.options.reference_image = str(path)
+        s.store.save(job)
 
 
 def _deliver(s: Services, pipeline: Pipeline, cancelled: Callable[[], bool]):
@@ -264,9 +350,10 @@ def _end(s: Services, job: Job, note: str | None) -> None:
 
 
 def _finish(s: Services, job: Job) -> None:
-    """The job is over: its user may start another; its approval keys go."""
+    """The job is over: its user may start another; its approval keys and edits go."""
     s.active.release(job.user_id, job.job_id)
     s.approvals.forget(job.job_id)
+    s.redis.delete(redis_keys.edits(job.job_id))
 
 
 # ---- stopping a job, from wherever it is asked --------------------------------------------

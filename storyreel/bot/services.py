@@ -14,6 +14,7 @@ from ..providers.factory import build_providers
 from ..providers.model_guard import ModelGuard, RedisLookupCache
 from ..settings import Settings
 from .client import TelegramClient
+from .preferences import PreferenceStore, speech_voices
 from .results import RedisResults
 from .slots import RedisSlots
 from .state import ActiveJobs, ApprovalManager, NewJobLimiter, RedisJobStore, RedisSpending, connect
@@ -73,6 +74,12 @@ class Services:
     @cached_property
     def client(self) -> TelegramClient:
         return TelegramClient(self.settings)
+
+    @cached_property
+    def preferences(self) -> PreferenceStore:
+        """What each person chose in ``/settings``; a voice the speech provider no longer
+        offers reads back as its default."""
+        return PreferenceStore(self.redis, self.settings, voices=lambda: speech_voices(self.providers))
 
     @cached_property
     def store(self) -> RedisJobStore:

@@ -69,6 +69,11 @@ class RedisJobStore:
         return Job.from_dict(json.loads(raw)) if raw else None
 
 
+_REFRESH = """
+if redis.call('GET', KEYS[1]) == 'pending' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return 0
+"""
+
 _SWAP = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
@@ -118,6 +123,7 @@ class ApprovalManager:
     def __init__(self, redis: redis_lib.Redis, ttl: float = 900) -> None:
         self.redis, self.ttl = redis, int(ttl)
         self._swap = redis.register_script(_SWAP)
+        self._refresh = redis.register_script(_REFRESH)
         self._cancel = redis.register_script(_CANCEL)
 
     @staticmethod
@@ -130,7 +136,11 @@ class ApprovalManager:
         return keys.buttons_cleared(job_id)
 
     def request(self, job_id: str, kind: str) -> None:
-        self.redis.set(self.key(job_id, kind), "pending", ex=self.ttl, nx=True)
+        """Open the approval (a question asked again after an edit keeps it open for
+        another ``ttl``; an answered one stays answered)."""
+        key = self.key(job_id, kind)
+        if not self.redis.set(key, "pending", ex=self.ttl, nx=True):
+            self._refresh(keys=[key], args=[self.ttl])
 
     def approve(self, job_id: str, kind: str) -> bool:
         """True if this call approved a pending request (False: answered before, or expired)."""

@@ -1,12 +1,14 @@
 """``storyreel make``: a video made on this machine, and the checks of its input.
 
-A thin shell: it validates the input, builds the settings, the providers and the
-pipeline, and answers the three approvals in the terminal (or ``--yes``). Everything is
-checked before a job folder exists, so bad input leaves nothing behind. The job folder
-is in the user's cache folder (``command_line_work_dir``), never in the folder the
-command runs in: a run leaves the video and its ``.srt`` and nothing else. Every failure
-ends as one line on stderr and a non-zero exit: 2 for bad input or configuration, 1 for a
-failed or cancelled job, 130 for Ctrl-C or SIGTERM (after the job's files are deleted).
+A thin shell: it validates the input (the per-video choices included: style, narrator,
+reference picture, length…), builds the settings, the providers and the pipeline, and
+answers the three approvals in the terminal (or ``--yes``), where the script may be
+edited and pictures and clips redone. Everything is checked before a job folder exists,
+so bad input leaves nothing behind. The job folder is in the user's cache folder
+(``command_line_work_dir``), never in the folder the command runs in: a run leaves the
+video and its ``.srt`` and nothing else. Every failure ends as one line on stderr and a
+non-zero exit: 2 for bad input or configuration, 1 for a failed or cancelled job, 130 for
+Ctrl-C or SIGTERM (after the job's files are deleted).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -29,19 +32,26 @@ from ..media.ffmpeg import ffmpeg_binary
 from ..media.files import FileManager, atomic_path
 from ..media.probe import probe
 from ..messages import message, message_for
-from ..models import Job
+from ..models import Job, JobOptions
+from ..pipeline.admission import default_options
+from ..pipeline.choices import FIRST, OFF, USER
+from ..pipeline.edits import Edit, accept
 from ..pipeline.runner import Pipeline
 from ..pipeline.stages import Outcome
+from ..settings import Settings
 from .exits import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, CommandFailed, exit_with, failure_for
 from .startup import check_models, command_line_work_dir, load_settings
 from .terminal import BarProgress, TerminalGate
+
+#: the most segments a video may have (as ``--segments`` allows)
+MAX_SEGMENTS = 500
 
 
 @click.command("make")
 @click.argument("prompt", required=False, default="")
 @click.option("--yes", "-y", is_flag=True, help="Approve the script, pictures and clips without asking.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="Where to write the video (.mp4).")
-@click.option("--segments", type=click.IntRange(1, 500), help="Number of segments (default 48).")
+@click.option("--segments", type=click.IntRange(1, MAX_SEGMENTS), help="Number of segments (default 48).")
 @click.option("--seconds", type=click.FloatRange(0.5, 60), help="Seconds per segment (default 5).")
 @click.option("--script", "script_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Use this script (UTF-8 text) instead of writing one.")
@@ -54,16 +64,32 @@ from .terminal import BarProgress, TerminalGate
 @click.option("--subtitles", is_flag=True, default=None, help="Burn subtitles into the picture (an .srt is always written).")
 @click.option("--providers", "providers_spec", metavar="STAGE=NAME,…",
               help="Provider per stage, e.g. pictures=runway,motion=local (default: cloud when its key is set).")
+@click.option("--length", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+              help="Length of the video: segments = length / seconds per segment (instead of --segments).")
+@click.option("--style", "visual_style", metavar="NAME", help="Visual style of the pictures (VISUAL_STYLES).")
+@click.option("--narrator", metavar="VOICE", help="The narrator's voice (one of the speech provider's voices).")
+@click.option("--narration-style", metavar="NAME", help="How the narrator sounds (NARRATION_STYLES).")
+@click.option("--no-music", is_flag=True, help="No background music (not even from MUSIC_DIR).")
+@click.option("--reference", metavar="off|first|PATH",
+              help="Style and character reference for the pictures: none, picture 1, or your own picture.")
+@click.option("--fast-pictures", is_flag=True, default=None,
+              help="The cheaper picture model (follows the reference picture).")
+@click.option("--motion-budget", type=click.IntRange(min=0), metavar="N",
+              help="Animate only the N most visual segments; the rest pan and zoom (0: all).")
 @click.option("--verbose", "-v", is_flag=True, help="Log every step to stderr.")
 def make_cmd(prompt, yes, out, segments, seconds, script_file, voice_file, lang, aspect, resolution, music,
-             subtitles, providers_spec, verbose):
+             subtitles, providers_spec, length, visual_style, narrator, narration_style, no_music, reference,
+             fast_pictures, motion_budget, verbose):
     """Make a video from PROMPT (or from --script FILE)."""
     started = time.perf_counter()
     # SIGTERM (a closed terminal, `kill`, a supervisor) cleans up exactly like Ctrl-C
     signal.signal(signal.SIGTERM, _interrupt)
+    choices = Choices(length=length, visual_style=visual_style, narrator=narrator, narration_style=narration_style,
+                      no_music=no_music, reference=reference, fast_pictures=fast_pictures,
+                      motion_budget=motion_budget)
     try:
         code = _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, aspect, resolution,
-                     music, subtitles, providers_spec, verbose, started)
+                     music, subtitles, providers_spec, verbose, started, choices)
     except CommandFailed as failure:
         exit_with(failure)
     except Exception:  # a bug of ours: the user gets one line, the log (-v) the traceback
@@ -74,7 +100,11 @@ def make_cmd(prompt, yes, out, segments, seconds, script_file, voice_file, lang,
 
 
 def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, aspect, resolution, music,
-          subtitles, providers_spec, verbose, started) -> int:
+          subtitles, providers_spec, verbose, started, choices: Choices) -> int:
+    if choices.length is not None and segments is not None:
+        raise CommandFailed("--length and --segments both set the video's length: use one of them", EXIT_INPUT)
+    if choices.no_music and music is not None:
+        raise CommandFailed("--music and --no-music contradict each other: use one of them", EXIT_INPUT)
     settings = load_settings(segment_count=segments, segment_seconds=seconds, aspect=aspect,
                              video_short_side=resolution, burn_subtitles=subtitles, providers=providers_spec)
     # job folders (and the free-disk check) in the user's cache, not where the command runs
@@ -86,6 +116,8 @@ def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, as
     script_text = _read_script(script_file) if script_file else None
     if not prompt.strip() and script_text:
         prompt = " ".join(script_text.split()[:12])
+    options = _job_options(settings, choices)
+    segment_count = _segments_for(choices.length, settings.segment_seconds) if choices.length else None
     out_path = _check_output(out) if out else None
     music_path = _check_music(music) if music else None
     try:
@@ -104,17 +136,25 @@ def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, as
         providers = build_providers(settings)
     except StoryReelError as exc:
         raise failure_for(exc) from None
+    if choices.narrator is not None:
+        options.voice = _check_narrator(providers, choices.narrator)
     if voice_file is not None:
         prompt, lang = _transcribe(providers, voice_file, lang)
     files = FileManager(settings.work_dir)
     progress = BarProgress()
     interrupted = threading.Event()
+
+    def check_edit(job: Job, edit: Edit) -> float:
+        """An edit asked at a gate, refused past the job's limits or over a cost cap."""
+        return accept(pipeline.settings, pipeline.providers, pipeline.spending, job, edit,
+                      queued=pipeline.flow.pending_edits(job))
+
     pipeline = Pipeline(settings, providers, files=files,
-                        gate=TerminalGate(files, progress, assume_yes=yes), progress=progress,
+                        gate=TerminalGate(files, progress, assume_yes=yes, check=check_edit), progress=progress,
                         cancelled=interrupted.is_set)
     try:
         language = lang or detect_language(script_text or prompt, settings.default_language)
-        job = pipeline.new_job(prompt, language=language,
+        job = pipeline.new_job(prompt, language=language, segment_count=segment_count, options=options,
                                music_path=str(music_path) if music_path else None)
     except StoryReelError as exc:
         raise failure_for(exc) from None
@@ -144,6 +184,84 @@ def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, as
     )
     click.echo(str(out_path.resolve()))
     return 0
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The flags for this video's choices (``None``: the settings' default)."""
+
+    length: float | None = None
+    visual_style: str | None = None
+    narrator: str | None = None
+    narration_style: str | None = None
+    no_music: bool = False
+    reference: str | None = None
+    fast_pictures: bool | None = None
+    motion_budget: int | None = None
+
+
+def _job_options(settings: Settings, choices: Choices) -> JobOptions:
+    """The settings' defaults with the flags applied; a bad value is one line (exit 2)."""
+    options = default_options(settings)
+    if choices.visual_style is not None:
+        options.visual_style = _one_of("style", choices.visual_style, settings.visual_styles)
+    if choices.narration_style is not None:
+        options.narration_style = _one_of("narration style", choices.narration_style, settings.narration_styles)
+    if choices.no_music:
+        options.music = False
+    if choices.reference is not None:
+        if choices.reference.strip().lower() in (OFF, FIRST):
+            options.reference, options.reference_image = choices.reference.strip().lower(), None
+        else:
+            options.reference, options.reference_image = USER, str(_check_picture(Path(choices.reference)))
+    if choices.fast_pictures is not None:
+        options.fast_pictures = choices.fast_pictures
+    if choices.motion_budget is not None:
+        options.motion_budget = choices.motion_budget
+    return options
+
+
+def _one_of(what: str, name: str, known) -> str:
+    if name in known:
+        return name
+    listed = ", ".join(sorted(known)) or "none are set"
+    raise CommandFailed(f"unknown {what} {name!r}; the {what}s are: {listed}", EXIT_INPUT)
+
+
+def _check_narrator(providers, voice: str) -> str:
+    """``voice`` when the narrator has it (its voices are named in the error otherwise)."""
+    voices = tuple(getattr(providers.speech, "voices", ()) or ())
+    if voice not in voices:
+        listed = ", ".join(voices) or "this narrator has no voices to choose from"
+        raise CommandFailed(f"unknown narrator voice {voice!r}; the voices are: {listed}", EXIT_INPUT)
+    return voice
+
+
+def _segments_for(length: float, segment_seconds: float) -> int:
+    """How many segments make a video of ``length`` seconds (at least one)."""
+    count = max(1, round(length / segment_seconds))
+    if count > MAX_SEGMENTS:
+        raise CommandFailed(f"--length {length:g} makes {count} segments of {segment_seconds:g} s; "
+                            f"at most {MAX_SEGMENTS} are allowed", EXIT_INPUT)
+    return count
+
+
+def _check_picture(path: Path) -> Path:
+    """The reference picture, as an absolute path, when Pillow can read it."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = path.expanduser()
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except UnidentifiedImageError:
+        raise CommandFailed(f"the reference picture {path} cannot be used: it is not a picture", EXIT_INPUT) from None
+    except OSError as exc:
+        raise CommandFailed(f"the reference picture {path} cannot be used: {exc.strerror or 'cannot read it'}",
+                            EXIT_INPUT) from None
+    except Exception:  # a truncated or corrupt file: Pillow's own errors vary by format
+        raise CommandFailed(f"the reference picture {path} cannot be used: it is damaged", EXIT_INPUT) from None
+    return path.resolve()
 
 
 def _interrupt(signum, frame):

@@ -16,7 +16,7 @@ from ..errors import InputError, MediaError
 from ..lang import detect_language
 from ..media.assemble import video_bitrate_for
 from ..media.files import new_job_id
-from ..models import Job
+from ..models import Aspect, Job, JobOptions
 from ..providers.base import Providers
 from ..settings import Settings
 from .ledger import Spending, check_caps, estimate
@@ -29,36 +29,50 @@ def admit(settings: Settings, providers: Providers, spending: Spending, prompt: 
     """A new job for ``prompt`` (no folder yet), or the ``InputError`` that refuses it.
 
     ``job_id`` may be derived from what asked for the job (a Telegram message), so that
-    asking twice makes one job; ``fields`` go to the job as they are (user, chat…).
+    asking twice makes one job; ``fields`` go to the job as they are (user, chat…), and
+    may choose its shape and length (``aspect``, ``segment_count``, ``burn_subtitles``)
+    and ``options`` (``JobOptions``), the server's settings being the defaults.
     """
+    segment_count = int(fields.pop("segment_count", None) or settings.segment_count)
+    aspect = Aspect(fields.pop("aspect", None) or settings.aspect)
+    burn = fields.pop("burn_subtitles", None)
+    options = fields.pop("options", None) or default_options(settings)
     text = " ".join((prompt or "").split())
     if not text:
         raise InputError("empty prompt", code="empty_prompt")
     if len(text) > settings.max_prompt_chars:
         raise InputError("prompt too long", code="prompt_too_long", limit=settings.max_prompt_chars)
     try:  # a video too long for the upload limit is refused before anything is made
-        video_bitrate_for(settings.segment_count * settings.segment_seconds, settings.max_upload_bytes,
+        video_bitrate_for(segment_count * settings.segment_seconds, settings.max_upload_bytes,
                           settings.audio_bitrate_kbps * 1000)
     except MediaError as exc:
         raise InputError(str(exc), code="video_too_long") from exc
     check_disk(settings)
-    expected = estimate(settings, providers, segment_count=settings.segment_count,
-                        segment_seconds=settings.segment_seconds, prompt_chars=len(text)).total
+    expected = estimate(settings, providers, segment_count=segment_count, segment_seconds=settings.segment_seconds,
+                        prompt_chars=len(text), options=options).total
     check_caps(settings, spending, fields.get("user_id"), expected)
     now = time.time()
     return Job(
         job_id=job_id or new_job_id(),
         prompt=text,
         language=language or detect_language(text, settings.default_language),
-        segment_count=settings.segment_count,
+        segment_count=segment_count,
         segment_seconds=settings.segment_seconds,
-        aspect=settings.aspect,
+        aspect=aspect,
         created_at=now,
         updated_at=now,
-        burn_subtitles=settings.burn_subtitles,
+        burn_subtitles=settings.burn_subtitles if burn is None else bool(burn),
         estimate=expected,
+        options=options,
         **fields,
     )
+
+
+def default_options(settings: Settings) -> JobOptions:
+    """The choices a job gets when the person made none: the server's settings."""
+    return JobOptions(narration_style=settings.narration_style, music=settings.music,
+                      visual_style=settings.visual_style, reference=settings.reference,
+                      fast_pictures=settings.fast_pictures, motion_budget=settings.motion_budget)
 
 
 def check_disk(settings: Settings) -> None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ..errors import CostCapExceeded
-from ..models import Job
+from ..models import Job, JobOptions
 from ..providers.base import Providers, Usage
 from ..settings import Settings
+from .choices import animated, motion_segments, uses_fast_model
 
 #: rough sizes used by the estimate (tokens of our instructions, characters per word)
 _INSTRUCTION_TOKENS = 700
@@ -46,16 +47,15 @@ class Estimate:
 
 
 def estimate(settings: Settings, providers: Providers, *, segment_count: int, segment_seconds: float,
-             prompt_chars: int = 200) -> Estimate:
-    """What a job of this size should cost with these providers (before any retries)."""
+             prompt_chars: int = 200, options: JobOptions | None = None) -> Estimate:
+    """What a job of this size should cost with these providers and ``options`` (fast
+    pictures, a motion budget), before any retries or edits."""
+    options = options or JobOptions()
     words = segment_count * segment_seconds * settings.words_per_second
-    model = getattr(providers.script, "model", "")
-    script = price(settings, Usage(model, _INSTRUCTION_TOKENS + prompt_chars / 3, "input_token")) + price(
-        settings, Usage(model, words * _TOKENS_PER_WORD + segment_count * 60, "output_token"))
-    pictures = segment_count * price(settings, Usage(getattr(providers.pictures, "model", ""), 1, "image"))
-    billed = getattr(providers.motion, "billed_seconds", None)
-    seconds = billed(segment_seconds) if callable(billed) else segment_seconds
-    clips = segment_count * price(settings, Usage(getattr(providers.motion, "model", ""), seconds, "second"))
+    script = script_price(settings, providers, segment_count, segment_seconds, prompt_chars=prompt_chars)
+    pictures = sum(picture_price(settings, providers, options, index=i) for i in range(segment_count))
+    animated = len(motion_segments(segment_count, options.motion_budget, []))
+    clips = animated * _clip_unit(settings, providers, segment_seconds)
     expected = getattr(providers.speech, "expected_usage", None)
     if callable(expected):  # a narrator billed by something other than characters (audio tokens)
         spoken = expected(chars=words * _CHARS_PER_WORD, seconds=segment_count * segment_seconds,
@@ -65,6 +65,48 @@ def estimate(settings: Settings, providers: Providers, *, segment_count: int, se
         narration = price(settings, Usage(getattr(providers.speech, "model", ""), words * _CHARS_PER_WORD,
                                           "character"))
     return Estimate(round(script, 4), round(pictures, 4), round(clips, 4), round(narration, 4))
+
+
+def saving(settings: Settings, providers: Providers, options: JobOptions, *, segment_count: int,
+           segment_seconds: float) -> float:
+    """How much ``options``' fast pictures and motion budget save against making every
+    picture with the main model and animating every segment (USD, 0 when nothing)."""
+    full = replace(options, fast_pictures=False, motion_budget=0)
+    size = {"segment_count": segment_count, "segment_seconds": segment_seconds}
+    return round(max(0.0, estimate(settings, providers, options=full, **size).total
+                     - estimate(settings, providers, options=options, **size).total), 4)
+
+
+def script_price(settings: Settings, providers: Providers, segment_count: int, segment_seconds: float, *,
+                 prompt_chars: int = 200) -> float:
+    """One script request (writing or revising) of this size."""
+    words = segment_count * segment_seconds * settings.words_per_second
+    model = getattr(providers.script, "model", "")
+    return price(settings, Usage(model, _INSTRUCTION_TOKENS + prompt_chars / 3, "input_token")) + price(
+        settings, Usage(model, words * _TOKENS_PER_WORD + segment_count * 60, "output_token"))
+
+
+def picture_price(settings: Settings, providers: Providers, options: JobOptions, *, index: int) -> float:
+    """Picture ``index``: the cheaper model's price when it is made with it."""
+    model = getattr(providers.pictures, "model", "")
+    fast = getattr(providers.pictures, "fast_model", None)
+    if fast and uses_fast_model(options, index):
+        model = fast
+    return price(settings, Usage(model, 1, "image"))
+
+
+def clip_price(settings: Settings, providers: Providers, job: Job, *, index: int) -> float:
+    """Segment ``index``'s clip: the motion model's price within the motion budget, else
+    nothing (the local pan and zoom)."""
+    if index not in animated(job):
+        return 0.0
+    return _clip_unit(settings, providers, job.segment_seconds)
+
+
+def _clip_unit(settings: Settings, providers: Providers, segment_seconds: float) -> float:
+    billed = getattr(providers.motion, "billed_seconds", None)
+    seconds = billed(segment_seconds) if callable(billed) else segment_seconds
+    return price(settings, Usage(getattr(providers.motion, "model", ""), seconds, "second"))
 
 
 def cost_entry(settings: Settings, used: list[Usage], *, stage: str, segment: int | None, provider: str,

@@ -102,10 +102,7 @@ class Pipeline:
         try:
             self.files.create_job_dir(job.job_id)
             self.stages.write_script(job, script_text)
-            self.flow.request(job, Preview("script", script=job.script, cost=job.estimate))
-            if wait:
-                self.flow.wait(job, "script")
-            elif not self.flow.approved(job, "script"):
+            if not self._script_gate(job, wait):
                 return None
             if not produce(self.stages, self.flow, job, wait=wait):
                 return None
@@ -132,6 +129,33 @@ class Pipeline:
             raise
         finally:
             structlog.contextvars.unbind_contextvars("job_id", "user_id")
+
+    def _script_gate(self, job: Job, wait: bool) -> bool:
+        """Ask for the script's approval; each edit the person asks meanwhile (the whole
+        text, one segment, a note for the writer) is made and the new script shown with
+        the same question. True once approved; False when the job waits for an answer
+        (never with ``wait``: then this polls)."""
+        flow, notice = self.flow, None
+        while True:
+            if flow.approved(job, "script"):
+                return True
+            for edit in flow.pending_edits(job):
+                notice = self.stages.apply_edit(job, edit, self.stages.edit_cost(job, edit))
+            flow.request(job, Preview("script", script=job.script, cost=self.expected_cost(job), notice=notice))
+            if flow.approved(job, "script"):
+                return True
+            if not wait:
+                return False
+            if not flow.pending_edits(job):
+                self.calls.stop.check()
+                time.sleep(0.1)
+
+    @staticmethod
+    def expected_cost(job: Job) -> float | None:
+        """What the job should cost now: its estimate and the edits accepted since."""
+        if job.estimate is None:
+            return None
+        return round(job.estimate + job.extra_estimate, 4)
 
     def _cleanup(self, job: Job) -> None:
         """The job ended: its folder goes, and what was kept for other machines."""

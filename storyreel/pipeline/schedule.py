@@ -7,8 +7,15 @@ providers allow.
 - A segment's clip starts as soon as its picture exists and the pictures are approved;
   narration starts alongside as soon as the script is approved.
 - The first 5 pictures are shown for approval as soon as they exist while the rest keep
-  coming; the same for the first 3 clips. Until the clips are approved only those 3 are
-  made, unless ``CLIPS_DURING_REVIEW`` (clips cost 5× pictures).
+  coming, and follow as numbered contact sheets of 12; the same for the first 3 clips
+  (no sheets). Until the clips are approved only those 3 are made, unless
+  ``CLIPS_DURING_REVIEW`` (clips cost 5× pictures).
+- While a gate is open the person may have any picture (clip) shown so far redone: the
+  edit is applied between two passes of the loop (a new version of the segment, a new
+  task), and once the redone ones exist the gate is asked again with them. A clip waits
+  for its segment's newest picture.
+- When the pictures follow the first one (a reference picture, or the cheaper model
+  that needs one), picture 1 is made first and the rest start once it exists.
 - When nothing is left to do but wait for a person, ``produce`` returns False (the bot's
   worker is freed) or, with ``wait=True`` (the CLI), polls the answer.
 
@@ -29,13 +36,16 @@ import structlog
 
 from ..errors import JobCancelled
 from ..models import Job, JobStatus, VideoSegment
+from ..media.sheets import contact_sheet
 from .approvals import CLIP_PREVIEW, PICTURE_PREVIEW, ApprovalFlow, Preview
 from .capacity import Lease
+from .choices import waits_for_first
 from .stages import Stages, done as _done
 
 log = structlog.get_logger(__name__)
 
 _POLL = 0.1  # seconds between looks at the approvals while steps run
+SHEET = 12  # pictures on one contact sheet
 
 
 def produce(stages: Stages, flow: ApprovalFlow, job: Job, *, pictures: bool = True, clips: bool = True,
@@ -53,7 +63,8 @@ class _Production:
         self.job, self.wait, self.previews = job, wait, previews
         self.want_pictures, self.want_clips = pictures, clips
         self.pic_slots = stages.capacity.for_provider(stages.providers.pictures)
-        self.clip_slots = stages.capacity.for_provider(stages.providers.motion)
+        self.clip_slots = {id(p): stages.capacity.for_provider(p)
+                           for p in (stages.providers.motion, stages.providers.local_motion) if p is not None}
         segs = job.segments
         stages.reconcile(job)
         self.need_pictures = [s for s in segs if not _done(s.picture_path)] if pictures else []
@@ -70,14 +81,15 @@ class _Production:
     # ---- the loop ---------------------------------------------------------------------
     def run(self) -> bool:
         job, recorder = self.job, self.recorder
-        pool = ThreadPoolExecutor(max_workers=self.pic_slots.limit + self.clip_slots.limit + 1,
-                                  thread_name_prefix="segment")
+        clip_limit = sum(slots.limit for slots in self.clip_slots.values())
+        pool = ThreadPoolExecutor(max_workers=self.pic_slots.limit + clip_limit + 1, thread_name_prefix="segment")
         try:
             while True:
                 pictures_ok = clips_ok = False
                 if self.error is None:
                     try:
                         self.stages.calls.stop.check()
+                        self._apply_edits()
                         # ask first: the answers (and the status saved below, which a freed
                         # worker leaves behind) then include a preview requested in this pass
                         self._ask_previews()
@@ -143,32 +155,94 @@ class _Production:
     def _ask_previews(self) -> None:
         if not self.previews:
             return
-        segs = self.job.segments
-        first = segs[:PICTURE_PREVIEW]
-        if self.flow.needs_request(self.job, "pictures") and all(_done(s.picture_path) for s in first):
-            self.flow.request(self.job, Preview("pictures", files=[Path(s.picture_path) for s in first]))
-        first = segs[:CLIP_PREVIEW]
-        if (self.flow.needs_request(self.job, "clips") and self.want_clips
-                and all(_done(s.clip_path) for s in first)):
-            self.flow.request(self.job, Preview("clips", files=[Path(s.clip_path) for s in first]))
+        job, flow = self.job, self.flow
+        segs = job.segments
+        for kind, attr, count in (("pictures", "picture_path", PICTURE_PREVIEW), ("clips", "clip_path", CLIP_PREVIEW)):
+            if kind == "clips" and not self.want_clips:
+                continue
+            if not flow.needs_request(job, kind):
+                continue
+            shown = job.redone.get(kind) if job.rounds.get(kind) else [s.index for s in segs[:count]]
+            if shown and all(_done(getattr(segs[i], attr)) for i in shown):
+                flow.request(job, Preview(kind, files=[Path(getattr(segs[i], attr)) for i in shown],
+                                          numbers=[i + 1 for i in shown]))
+        if "pictures" in job.asked:
+            self._show_sheets()
+
+    def _show_sheets(self) -> None:
+        """The pictures after the first 5, as numbered contact sheets of ``SHEET`` while
+        the pictures gate is open: each sheet once all its pictures exist."""
+        job, segs = self.job, self.job.segments
+        for first in range(PICTURE_PREVIEW, len(segs), SHEET):
+            part = segs[first:first + SHEET]
+            name = f"sheet:pictures:{first + 1}"
+            if name in job.asked or not all(_done(s.picture_path) for s in part):
+                continue
+            if self.flow.approved(job, "pictures"):
+                return  # approved: nobody is looking at them any more
+            sheet = self.stages.folder(job, "sheets") / f"pictures_{first + 1:03d}.jpg"
+            contact_sheet([Path(s.picture_path) for s in part], sheet, numbers=[s.index + 1 for s in part])
+            self.flow.show(job, Preview("pictures", files=[sheet], numbers=[s.index + 1 for s in part], sheet=True),
+                           name)
+
+    def _apply_edits(self) -> None:
+        """Make the edits asked at an open pictures or clips gate: the redone segments
+        go back into the queues (ahead of the rest: someone is waiting for them)."""
+        if not self.previews:
+            return
+        for edit in self.flow.pending_edits(self.job):
+            self.stages.apply_edit(self.job, edit, self.stages.edit_cost(self.job, edit))
+            if edit.kind not in ("pictures", "clips"):
+                continue
+            queue = self.need_pictures if edit.kind == "pictures" else self.need_clips
+            for index in sorted(edit.items, reverse=True):
+                seg = self.job.segments[index]
+                if seg in queue:
+                    queue.remove(seg)
+                queue.insert(0, seg)
+                if edit.kind == "pictures" and self.want_clips and seg not in self.need_clips:
+                    self.need_clips.append(seg)
+
+    def _picture_allowed(self, seg: VideoSegment) -> bool:
+        """Picture 1 first when the others follow it; any picture once it exists."""
+        if seg.index == 0 or not waits_for_first(self.job.options):
+            return True
+        first = self.job.segments[0]
+        return _done(first.picture_path) and first not in self.need_pictures and not self._in_flight(first)
+
+    def _in_flight(self, seg: VideoSegment) -> bool:
+        return any(s is seg and kind == "pictures" for kind, s, _lease in self.inflight.values())
 
     def _clip_allowed(self, seg: VideoSegment, pictures_ok: bool, clips_ok: bool) -> bool:
         if not (pictures_ok and _done(seg.picture_path)):
             return False
         if not self.previews or clips_ok or self.stages.settings.clips_during_review:
             return True
+        if self.job.rounds.get("clips") and seg.index in self.job.redone.get("clips", []):
+            return True  # a redone clip, for the person at the open clips gate
         return "clips" not in self.job.asked and seg.index < CLIP_PREVIEW
 
     def _submit(self, pool: ThreadPoolExecutor, pictures_ok: bool, clips_ok: bool) -> None:
         stages = self.stages
-        while self.need_pictures and (lease := self.pic_slots.try_acquire()) is not None:
-            self._start(pool, "pictures", self.need_pictures.pop(0), lease, stages.make_picture)
+        for seg in list(self.need_pictures):
+            if not self._picture_allowed(seg):
+                continue
+            lease = self.pic_slots.try_acquire()
+            if lease is None:
+                break
+            self.need_pictures.remove(seg)
+            self._start(pool, "pictures", seg, lease, stages.make_picture)
+        full: set[int] = set()  # the animators whose slots are all taken in this pass
         for seg in list(self.need_clips):
             if not self._clip_allowed(seg, pictures_ok, clips_ok):
                 continue
-            lease = self.clip_slots.try_acquire()
+            animator = id(stages.motion_for(self.job, seg))
+            if animator in full:
+                continue
+            lease = self.clip_slots[animator].try_acquire()
             if lease is None:
-                break
+                full.add(animator)
+                continue
             self.need_clips.remove(seg)
             self._start(pool, "clips", seg, lease, stages.make_clip)
         if self.need_narration and not self.narration_started:
@@ -234,6 +308,6 @@ class _Production:
         return not self.previews or (pictures_ok and (clips_ok or not self.want_clips))
 
     def _work_left(self, pictures_ok: bool, clips_ok: bool) -> bool:
-        return bool(self.need_pictures) or any(
+        return any(self._picture_allowed(s) for s in self.need_pictures) or any(
             self._clip_allowed(s, pictures_ok, clips_ok) for s in self.need_clips
         ) or (self.need_narration and not self.narration_started)

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import structlog
 
-from ..errors import JobCancelled
+from ..errors import JobCancelled, PermanentError, UserBlocked
 from ..media import fonts
 from ..media.assemble import assemble, burn_filter, video_bitrate_for
 from ..media.files import FileManager, atomic_path
@@ -31,12 +31,14 @@ from ..media.music import pick_track
 from ..media.narration import RATE, build_narration, write_wav
 from ..media.probe import audio_samples
 from ..media.subtitles import Cue, write_srt
-from ..models import Job, JobStatus, SegmentStatus, VideoFormat, VideoSegment
-from ..providers.base import Providers, TaskRef
+from ..models import Job, JobStatus, Script, SegmentStatus, VideoFormat, VideoSegment
+from ..providers.base import Animator, Providers, TaskRef
 from ..settings import Settings
 from ..splitting import chunk_text, split_script
 from .calls import CallRunner
 from .capacity import Capacity
+from .choices import animated, narration_style, picture_style
+from .edits import Edit, edit_cost
 from .recorder import JobRecorder
 from .results import LocalResults, Results
 
@@ -106,29 +108,33 @@ class Stages:
             seg.picture_path, seg.clip_path = _local(seg.picture_path, here), _local(seg.clip_path, here)
         job.narration_path, job.subtitles_path = _local(job.narration_path, here), _local(job.subtitles_path, here)
         for seg in job.segments:
-            for attr, folder, ext, status in (("picture_path", "pictures", "png", SegmentStatus.PICTURE_DONE),
-                                              ("clip_path", "clips", "mp4", SegmentStatus.CLIP_DONE)):
-                path = self.files.path(job.job_id, folder) / f"{seg.index:03d}.{ext}"
+            for attr, folder, status in (("picture_path", "pictures", SegmentStatus.PICTURE_DONE),
+                                         ("clip_path", "clips", SegmentStatus.CLIP_DONE)):
+                path = self.files.path(job.job_id, folder) / file_name(seg, folder)
                 if not done(getattr(seg, attr)) and path.exists():
                     setattr(seg, attr, str(path))
                     seg.status = status
 
     def make_picture(self, job: Job, seg: VideoSegment) -> None:
         """One segment's picture (idempotent: a recorded provider task is resumed)."""
-        path = self.folder(job, "pictures") / f"{seg.index:03d}.png"
+        path = self.folder(job, "pictures") / file_name(seg, "pictures")
 
         def record(r: TaskRef) -> None:
             seg.picture_task_id, seg.picture_url, seg.picture_at = r.task_id, r.output_url, r.finished_at
             self.recorder.save(job)
 
         ref = TaskRef(seg.picture_task_id, seg.picture_url, seg.picture_at, on_change=record)
+        first = job.segments[0].picture_path if job.segments else None
+        style = picture_style(self.settings, job, seg.index, first)
+        # a redone picture asks for another seed: the same one would draw the same picture
+        seed = job.prompt if not seg.picture_version else f"{job.prompt}\x00{seg.picture_version}"
         self.calls.call(job, "pictures", seg.index, self.providers.pictures.make, job.script.segments[seg.index],
-                        path, self.video_format(job), seed=job.prompt, task=ref, stop=self.calls.stop)
+                        path, self.video_format(job), seed=seed, task=ref, stop=self.calls.stop, style=style)
         seg.picture_path, seg.status = str(path), SegmentStatus.PICTURE_DONE
 
     def make_clip(self, job: Job, seg: VideoSegment) -> None:
         """One segment's clip from its picture (idempotent like ``make_picture``)."""
-        path = self.folder(job, "clips") / f"{seg.index:03d}.mp4"
+        path = self.folder(job, "clips") / file_name(seg, "clips")
         cap = video_bitrate_for(job.duration, self.settings.max_upload_bytes, self.settings.audio_bitrate_kbps * 1000)
         picture = TaskRef(seg.picture_task_id, seg.picture_url, seg.picture_at)
 
@@ -137,11 +143,101 @@ class Stages:
             self.recorder.save(job)
 
         ref = TaskRef(seg.clip_task_id, seg.clip_url, seg.clip_at, on_change=record)
-        self.calls.call(job, "clips", seg.index, self.providers.motion.animate, Path(seg.picture_path),
+        self.calls.call(job, "clips", seg.index, self.motion_for(job, seg).animate, Path(seg.picture_path),
                         job.script.segments[seg.index], path, self.video_format(job),
                         seconds=job.segment_seconds, max_bitrate=cap, task=ref, picture_task=picture,
                         stop=self.calls.stop)
         seg.clip_path, seg.status = str(path), SegmentStatus.CLIP_DONE
+
+    def motion_for(self, job: Job, seg: VideoSegment) -> Animator:
+        """The animator of ``seg``: the motion provider within the job's motion budget,
+        the local pan and zoom outside it."""
+        local = self.providers.local_motion
+        if local is None or seg.index in animated(job):
+            return self.providers.motion
+        return local
+
+    # ---- edits at the gates -------------------------------------------------------------
+    def edit_cost(self, job: Job, edit: Edit) -> float:
+        """The estimated price of ``edit`` (what ``edits.accept`` let through)."""
+        return edit_cost(self.settings, self.providers, job, edit)
+
+    def apply_edit(self, job: Job, edit: Edit, cost: float = 0.0) -> str | None:
+        """Make ``edit`` part of the job and count it (``edits_done``), saved at once: a
+        redo resets the segment's record to a new version (a new file and a new task,
+        never the old one run again), so a resumed job pays for each redo once. A note
+        for the script writer is a paid call; the script gate is asked again.
+
+        A revision the script writer cannot make (refused, failing after its retries)
+        leaves the script as it was: the gate is asked again with it, and the code of
+        the message that says so is returned for the shell."""
+        if edit.kind == "script" and job.status == JobStatus.AWAITING_SCRIPT_APPROVAL:
+            try:
+                self._revise_script(job, edit)
+            except PermanentError as exc:
+                if isinstance(exc, (JobCancelled, UserBlocked)):
+                    raise
+                self.recorder.note(job, "edit_failed", level="warning", kind=edit.kind, action=edit.action,
+                                   code=exc.code, error=str(exc)[:300])
+                job.rounds[edit.kind] = job.rounds.get(edit.kind, 0) + 1
+                job.edits_done += 1
+                self.recorder.save(job)
+                return "revision_failed"  # the person is told in plain words; the log has why
+            job.revisions += 1
+        elif edit.kind in ("pictures", "clips") and job.script is not None and job.segments:
+            for index, words in edit.items.items():
+                self._redo(job, job.segments[index], edit.kind, words)
+            job.redone[edit.kind] = sorted(edit.items)
+            job.redos += len(edit.items)
+        else:
+            log.info("edit_skipped", kind=edit.kind, status=job.status.value)
+            job.edits_done += 1
+            self.recorder.save(job)
+            return None
+        job.rounds[edit.kind] = job.rounds.get(edit.kind, 0) + 1
+        job.extra_estimate = round(job.extra_estimate + cost, 6)
+        job.edits_done += 1
+        self.recorder.note(job, "edit_applied", kind=edit.kind, action=edit.action, segments=edit.numbers or None)
+        self.recorder.save(job)
+        return None
+
+    def _revise_script(self, job: Job, edit: Edit) -> None:
+        script = job.script
+        if edit.action == "replace":
+            new = split_script(edit.text, segment_count=job.segment_count, segment_seconds=job.segment_seconds,
+                               language=job.language, title=script.title,
+                               words_per_second=self.settings.words_per_second, max_tempo=self.settings.max_tempo)
+            for seg, old in zip(new.segments, script.segments):  # the pictures' descriptions stay
+                seg.image_prompt = seg.image_prompt or old.image_prompt
+                seg.animation_prompt = seg.animation_prompt or old.animation_prompt
+            new.look, new.highlights = script.look, list(script.highlights)
+        elif edit.action == "segment":
+            new = Script.from_dict(script.to_dict())
+            for index, words in edit.items.items():
+                new.segments[index].text = words
+        else:
+            new = self.calls.call(job, "script", None, self.providers.script.revise, script, edit.text,
+                                  prompt=job.prompt, language=job.language, segment_count=job.segment_count,
+                                  segment_seconds=job.segment_seconds)
+        job.script = new
+        job.segments = [VideoSegment(index=s.index) for s in new.segments]
+
+    @staticmethod
+    def _redo(job: Job, seg: VideoSegment, kind: str, words: str) -> None:
+        segment = job.script.segments[seg.index]
+        if kind == "pictures":
+            if words:
+                segment.image_prompt = words
+            seg.picture_version += 1
+            seg.picture_path = seg.picture_task_id = seg.picture_url = seg.picture_at = None
+            seg.status = SegmentStatus.PENDING
+        elif words:
+            segment.animation_prompt = words
+        if kind == "clips" or seg.clip_path or seg.clip_task_id:  # a clip of the old picture is stale too
+            seg.clip_version += 1
+            seg.clip_path = seg.clip_task_id = seg.clip_url = seg.clip_at = None
+            if kind == "clips":
+                seg.status = SegmentStatus.PICTURE_DONE
 
     # ---- narration --------------------------------------------------------------------
     def narrate(self, job: Job, *, stop: Callable[[], bool] | None = None) -> None:
@@ -207,9 +303,15 @@ class Stages:
         provider's limit are spoken in sentence-sized pieces (each kept as it is paid
         for) and joined."""
         speech = self.providers.speech
+        chosen = job.options.voice
+        if chosen and chosen not in getattr(speech, "voices", ()):
+            # chosen under another speech provider (the server's changed since): its own default
+            log.warning("voice_not_offered", voice=chosen)
+            chosen = None
+        voice = {"language": job.language, "voice": chosen, "style": narration_style(self.settings, job.options)}
         chunks = chunk_text(text, speech.max_chars)
         if len(chunks) == 1:
-            self.calls.call(job, "narration", index, speech.speak, text, path, language=job.language)
+            self.calls.call(job, "narration", index, speech.speak, text, path, **voice)
             self.results.keep(job.job_id, _piece(index), path)
             return
         parts = []
@@ -217,7 +319,7 @@ class Stages:
             part = path.with_name(f"{path.stem}_chunk{k}{path.suffix}")
             name = f"{_piece(index)}.{k}"
             if not part.exists() and not self.results.fetch(job.job_id, name, part):
-                self.calls.call(job, "narration", index, speech.speak, chunk, part, language=job.language)
+                self.calls.call(job, "narration", index, speech.speak, chunk, part, **voice)
                 self.results.keep(job.job_id, name, part)
             parts.append(part)
         with atomic_path(path) as tmp:  # the joined file appears only when whole
@@ -236,6 +338,8 @@ class Stages:
             burn = burn_filter(Path(job.subtitles_path).name, fonts.font_dir(), fonts.FONT_FAMILY,
                                self.video_format(job).height)
         music = Path(job.music_path) if job.music_path else pick_track(self.settings.music_dir, job.job_id)
+        if not job.options.music:
+            music = None
         with self.recorder.stage(job, "assembly", 1):
             result = assemble(
                 [Path(s.clip_path) for s in job.segments], Path(job.narration_path), out,
@@ -265,6 +369,12 @@ def _local(path: str | None, job_dir: Path) -> str | None:
         return path
     rest = parts[len(parts) - 1 - parts[::-1].index(job_dir.name) + 1:]
     return str(job_dir.joinpath(*rest))
+
+
+def file_name(seg: VideoSegment, folder: str) -> str:
+    """A segment's picture or clip file in its stage folder: each redo is a new file."""
+    version, ext = (seg.picture_version, "png") if folder == "pictures" else (seg.clip_version, "mp4")
+    return f"{seg.index:03d}.{ext}" if not version else f"{seg.index:03d}_v{version}.{ext}"
 
 
 def _piece(index: int) -> str:

@@ -122,13 +122,35 @@ class TaskRef:
 
 @runtime_checkable
 class ScriptWriter(Protocol):
-    """Writes a narration script for ``segment_count`` × ``segment_seconds`` seconds."""
+    """Writes a narration script for ``segment_count`` × ``segment_seconds`` seconds.
+
+    The script carries ``look`` (one description of the recurring subject and style,
+    repeated in every image prompt) and ``highlights`` (the segments most worth
+    animating, most visual first). ``revise`` applies a person's note ("shorter", "more
+    about the 18th century") to a script and returns the new one, same segment count."""
 
     name: str
 
     def write(
         self, prompt: str, *, language: str, segment_count: int, segment_seconds: float
     ) -> Script: ...
+
+    def revise(
+        self, script: Script, note: str, *, prompt: str, language: str, segment_count: int, segment_seconds: float
+    ) -> Script: ...
+
+
+@dataclass(frozen=True)
+class PictureStyle:
+    """What every picture of a job shares: the chosen visual style, the script's one
+    description of its recurring subject, and the pictures to follow in style and
+    character. A provider uses what it can (the offline one: the palette)."""
+
+    name: str = ""  # the visual style's key ("photo", "anime"…); "": none chosen
+    prompt: str = ""  # the style's words, added to each picture's description
+    look: str = ""  # the script's description of the recurring subject and style
+    references: tuple[Path, ...] = ()  # up to 3 pictures to follow (style and character)
+    fast: bool = False  # the provider's cheaper model, where it has one (it may need a reference)
 
 
 @runtime_checkable
@@ -142,7 +164,7 @@ class PictureMaker(Protocol):
 
     def make(
         self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str, task: TaskRef | None = None,
-        stop: Stop = NEVER,
+        stop: Stop = NEVER, style: PictureStyle | None = None,
     ) -> Path: ...
 
 
@@ -186,8 +208,13 @@ class Narrator(Protocol):
     name: str
     #: the longest text one call accepts; the caller splits longer texts at sentences
     max_chars: int
+    #: the voices a person may choose from (the first is the default)
+    voices: tuple[str, ...]
 
-    def speak(self, text: str, out_path: Path, *, language: str) -> Path: ...
+    def speak(self, text: str, out_path: Path, *, language: str, voice: str | None = None,
+              style: str = "") -> Path:
+        """``voice`` None: the configured one; ``style``: how to sound ("calm, warm")."""
+        ...
 
 
 @runtime_checkable
@@ -209,13 +236,16 @@ class Providers:
     motion: Animator
     speech: Narrator
     transcriber: Transcriber | None = None
+    #: the offline animator for segments outside a job's motion budget (None: ``motion`` is it)
+    local_motion: Animator | None = None
     #: the SDK clients the providers share (closed last, once each)
     clients: list = field(default_factory=list, repr=False)
 
     def close(self) -> None:
         """Close every provider that holds a resource, then the shared clients."""
         seen: set[int] = set()
-        for item in (self.script, self.pictures, self.motion, self.speech, self.transcriber, *self.clients):
+        for item in (self.script, self.pictures, self.motion, self.speech, self.transcriber, self.local_motion,
+                     *self.clients):
             close = getattr(item, "close", None)
             if item is None or id(item) in seen or not callable(close):
                 continue

@@ -23,6 +23,12 @@ Who retries what (exactly one layer per failure):
   403/404 on download is refreshed once by fetching the task again. Any other download
   failure is ``ProviderUnavailable``: the retry polls the same, already paid task.
 
+One look for a job's pictures: a ``PictureStyle`` adds the script's look and the visual
+style's words to each prompt and sends up to three pictures as ``referenceImages`` tagged
+``ref1``..``ref3``, which the prompt names ("@ref1"): that is how Runway's gen4 picture
+models are told to follow them. ``gen4_image_turbo`` (``style.fast``) refuses a request
+without a reference, so without one the usual model is used.
+
 Idempotency: ``TaskRef.started(id)`` is called as soon as create returns and
 before any polling; given a ref that holds a task id we poll that task instead of paying
 for a new one, and forget it only when it can never succeed (failed, cancelled, gone,
@@ -37,6 +43,7 @@ import hashlib
 import io
 import math
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -61,14 +68,19 @@ from ..log import ms_since
 from ..media.files import atomic_path
 from ..models import ScriptSegment, VideoFormat
 from ..settings import Settings
-from .base import NEVER, Stop, TaskRef, report_usage
+from .base import NEVER, PictureStyle, Stop, TaskRef, report_usage
 
 log = structlog.get_logger(__name__)
 
 #: Runway's limit for a base64 ``promptImage`` (the whole data URI)
 MAX_DATA_URI = 5 * 1024 * 1024
 _MAX_PROMPT_UNITS = 1000  # UTF-16 code units, Runway's limit for promptText
+_MIN_EXTRA_UNITS = 24  # a look or style cut shorter than this says nothing: it is left out
+#: Runway's limit for ``referenceImages`` on its gen4 picture models
+MAX_REFERENCES = 3
 _WAITING = frozenset({"PENDING", "THROTTLED", "RUNNING"})
+#: the picture types Runway takes in a data URI as they are, by Pillow's format name
+_DATA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 #: 720p-class output ratios per model (from the SDK's Literal types), best first; the one
 #: closest to the video's shape is asked for, and the picture is fitted to its exact size
@@ -160,22 +172,83 @@ def _seed(seed: str, index: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}\x00{index}".encode()).digest()[:4], "big")
 
 
-def _prompt(text: str) -> str:
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _prompt(text: str, limit: int = _MAX_PROMPT_UNITS) -> str:
+    """``text`` cut to ``limit`` UTF-16 code units (never inside a surrogate pair)."""
     units = text.strip().encode("utf-16-le")
-    if len(units) <= 2 * _MAX_PROMPT_UNITS:
+    if len(units) <= 2 * limit:
         return text.strip()
-    return units[: 2 * _MAX_PROMPT_UNITS].decode("utf-16-le", "ignore")
+    return units[: 2 * limit].decode("utf-16-le", "ignore")
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` UTF-16 units, cut at a word and ended with "…" when
+    it had to be cut; "" when too little room is left to say anything useful."""
+    text = text.strip()
+    if _units(text) <= limit:
+        return text
+    if limit < _MIN_EXTRA_UNITS:
+        return ""
+    cut = _prompt(text, limit - 1)
+    word = cut.rsplit(None, 1)[0] if " " in cut.strip() else cut
+    if _units(word) >= _units(cut) // 2:  # a word boundary, unless it loses half the text
+        cut = word
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def style_prompt(description: str, *, look: str = "", words: str = "", tags: list[str] | None = None) -> str:
+    """The picture's prompt: its own ``description`` first, then the script's ``look``, the
+    visual style's ``words`` and a sentence naming the reference ``tags`` ("@ref1"), all
+    within Runway's 1000 UTF-16 units. The description and the reference sentence are
+    kept whole when they can be; the look gives way first, then the style's words."""
+    description = description.strip()
+    look, words = look.strip(), words.strip()
+    tags = tags or []
+    if not (look or words or tags):
+        return _prompt(description)
+    mention = ""
+    if tags:
+        named = [f"@{tag}" for tag in tags]
+        listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+        mention = f"Keep the characters, palette and style of {listed}."
+    budget = _MAX_PROMPT_UNITS
+    if mention:
+        budget -= _units(mention) + 1
+    description = _sentence(_prompt(description, budget - 1))
+    budget -= _units(description)
+    # the style's words are short and chosen by the person: they are fitted before the look
+    words = _shorten(words, budget - 2) if words else ""
+    budget -= _units(words) + 2 if words else 0
+    look = _shorten(look, budget - 2) if look else ""
+    extras = [_sentence(p[:1].upper() + p[1:]) for p in (look, words) if p]
+    parts = [description, *extras] + ([mention] if mention else [])
+    return " ".join(parts)
 
 
 def data_uri(picture: Path, limit: int = MAX_DATA_URI) -> str:
-    """``picture`` as a base64 data URI under ``limit`` characters: the PNG as it is when it
-    fits, else a JPEG, at lower qualities and then smaller sizes until it does."""
-    raw = Path(picture).read_bytes()
-    uri = "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
-    if len(uri) <= limit:
-        return uri
-    with Image.open(io.BytesIO(raw)) as img:
-        image = img.convert("RGB")
+    """``picture`` as a base64 data URI under ``limit`` characters: the PNG or JPEG as it
+    is (labelled with its real type) when it fits, else a JPEG, at lower qualities and then
+    smaller sizes until it does."""
+    try:
+        raw = Path(picture).read_bytes()
+        with Image.open(io.BytesIO(raw)) as img:
+            kind = img.format
+            image = ImageOps.exif_transpose(img).convert("RGB") if kind not in _DATA_TYPES else None
+    except (OSError, ValueError) as exc:
+        raise MediaError(f"picture {Path(picture).name} cannot be read: {exc}", code="picture_failed") from exc
+    if image is None:
+        uri = f"data:{_DATA_TYPES[kind]};base64," + base64.b64encode(raw).decode("ascii")
+        if len(uri) <= limit:
+            return uri
+        with Image.open(io.BytesIO(raw)) as img:
+            image = ImageOps.exif_transpose(img).convert("RGB")
     for scale in (1.0, 0.75, 0.5, 0.35, 0.25):
         size = (max(16, round(image.width * scale)), max(16, round(image.height * scale)))
         frame = image if scale == 1.0 else image.resize(size, Image.LANCZOS)
@@ -185,7 +258,23 @@ def data_uri(picture: Path, limit: int = MAX_DATA_URI) -> str:
             uri = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
             if len(uri) <= limit:
                 return uri
-    raise MediaError(f"picture {picture.name} cannot be made smaller than {limit} bytes", code="picture_failed")
+    raise MediaError(f"picture {Path(picture).name} cannot be made smaller than {limit} bytes",
+                     code="picture_failed")
+
+
+@lru_cache(maxsize=6)
+def _cached_uri(path: str, mtime_ns: int, size: int) -> str:
+    return data_uri(Path(path))
+
+
+def _reference_uri(path: Path) -> str:
+    """``data_uri(path)``, made once per file version: every picture of a job sends the
+    same references, often from several threads at once."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise MediaError(f"reference picture {path.name} cannot be read: {exc}", code="picture_failed") from exc
+    return _cached_uri(str(path.resolve()), info.st_mtime_ns, info.st_size)
 
 
 class _Tasks:
@@ -325,25 +414,55 @@ class _RunwayProvider:
 
 
 class RunwayPictureMaker(_RunwayProvider):
-    """``PictureMaker`` on Runway text-to-image (see the module docstring for retries)."""
+    """``PictureMaker`` on Runway text-to-image (see the module docstring for retries).
+
+    A ``PictureStyle`` adds the script's look and the visual style's words to every
+    prompt, and sends its pictures as tagged ``referenceImages`` the prompt names
+    ("@ref1"), so a job's pictures share one look. ``style.fast`` asks for ``fast_model``,
+    which Runway only takes with at least one reference; without one the usual model is
+    used (and said so in the log).
+    """
 
     model_setting = "runway_image_model"
 
+    def __init__(self, client: runwayml.RunwayML, settings: Settings) -> None:
+        super().__init__(client, settings)
+        #: the cheaper model ``style.fast`` asks for (priced by the cost estimate)
+        self.fast_model = settings.runway_fast_image_model
+
     def make(self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str,
-             task: TaskRef | None = None, stop: Stop = NEVER) -> Path:
+             task: TaskRef | None = None, stop: Stop = NEVER, style: PictureStyle | None = None) -> Path:
         """Generate the segment's picture and write it as a PNG of exactly ``fmt``'s size."""
         task = task if task is not None else TaskRef()
-        prompt = _prompt(segment.image_prompt or segment.text or "")
-        if not prompt:
+        style = style if style is not None else PictureStyle()
+        description = (segment.image_prompt or segment.text or "").strip()
+        if not description:
             raise InputError(f"segment {segment.index} has no image prompt")
+        references = list(style.references)
+        if len(references) > MAX_REFERENCES:
+            log.warning("reference_images_dropped", provider="runway", segment=segment.index,
+                        given=len(references), kept=MAX_REFERENCES)
+            references = references[:MAX_REFERENCES]
+        tags = [f"ref{n}" for n in range(1, len(references) + 1)]
+        prompt = style_prompt(description, look=style.look, words=style.prompt, tags=tags)
+        model = self.model
+        if style.fast and references:
+            model = self.fast_model
+        elif style.fast:
+            log.info("fast_pictures_need_reference", provider="runway", model=self.model,
+                     fast_model=self.fast_model, segment=segment.index)
         ratio = pick_ratio(fmt, _PICTURE_RATIOS)
 
         def create() -> str:
+            extra = {}
+            if references:  # read only when a task is really created, not when one is resumed
+                extra["reference_images"] = [{"uri": _reference_uri(Path(path)), "tag": tag}
+                                             for path, tag in zip(references, tags)]
             return self.client.text_to_image.create(
-                model=self.model, prompt_text=prompt, ratio=ratio, seed=_seed(seed, segment.index)).id
+                model=model, prompt_text=prompt, ratio=ratio, seed=_seed(seed, segment.index), **extra).id
 
-        url = self._tasks.run(create, task, model=self.model, stop=stop)
-        data = self._tasks.download(task, url, model=self.model, stop=stop)
+        url = self._tasks.run(create, task, model=model, stop=stop)
+        data = self._tasks.download(task, url, model=model, stop=stop)
         out_path = Path(out_path)
         try:
             with Image.open(io.BytesIO(data)) as img:
@@ -354,7 +473,7 @@ class RunwayPictureMaker(_RunwayProvider):
         except (OSError, ValueError) as exc:
             raise MediaError(f"Runway picture for segment {segment.index} is unusable: {exc}",
                              code="picture_failed") from exc
-        report_usage(self.model, 1, "image")
+        report_usage(model, 1, "image")
         return out_path
 
 

@@ -97,15 +97,16 @@ def build_providers(settings: Settings) -> Providers:
 
         pictures = ProceduralPictureMaker()
 
+    from .local.motion import KenBurnsAnimator
+
+    local_motion = KenBurnsAnimator(ffmpeg_binary=settings.ffmpeg_binary)
+    local_motion.concurrency = settings.local_motion_workers  # CPU-bound: one clip per core
     if chosen["motion"] == "runway":
         from .cloud_runway import RunwayAnimator
 
         motion = RunwayAnimator(runway_client, settings)
     else:
-        from .local.motion import KenBurnsAnimator
-
-        motion = KenBurnsAnimator(ffmpeg_binary=settings.ffmpeg_binary)
-        motion.concurrency = settings.local_motion_workers  # CPU-bound: one clip per core
+        motion, local_motion = local_motion, None
 
     speech_client = None
     if chosen["speech"] == "openai":
@@ -136,4 +137,4 @@ def build_providers(settings: Settings) -> Providers:
         transcriber = SphinxTranscriber()
     clients = [c for c in (openai_client, runway_client, speech_client) if c is not None]
     return Providers(script=script, pictures=pictures, motion=motion, speech=speech, transcriber=transcriber,
-                     clients=clients)
+                     local_motion=local_motion, clients=clients)

@@ -4,6 +4,10 @@ OpenAI shuts every speech-endpoint model down on 2027-01-06 (narration moves to 
 Realtime API, ``openai_realtime``), but many servers keep speaking this API — Kokoro,
 Piper, LocalAI, hosted OpenAI-compatible TTS — so it stays, on a base URL and key of its
 own when set. Usage: characters for speech, seconds for transcription.
+
+The voice and the style are chosen per call: OpenAI's models offer the endpoint's built-in
+voices (another server's model: only the configured voice, the one we know it has); the style
+goes out as ``instructions`` to the models that take them (not ``tts-1`` / ``tts-1-hd``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ SPEECH_MAX_CHARS = 4096
 #: the transcription endpoint's upload limit
 TRANSCRIBE_MAX_MB = 25
 _TRANSCRIBE_MAX_BYTES = TRANSCRIBE_MAX_MB * 1024 * 1024
+#: the speech endpoint's built-in voices (as the SDK's ``SpeechCreateParams.voice`` lists them)
+SPEECH_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse",
+                 "marin", "cedar")
+#: OpenAI's speech models, by name prefix; of them only the ``gpt-…`` ones take ``instructions``
+_OPENAI_SPEECH_MODELS = ("tts-1", "gpt-4o-mini-tts")
 
 
 class OpenAINarrator(OpenAIProvider):
@@ -38,17 +47,34 @@ class OpenAINarrator(OpenAIProvider):
         super().__init__(client, settings)
         self.model = settings.openai_tts_model
         self.voice = settings.openai_tts_voice
+        self.style = settings.openai_tts_style
+        openai_model = self.model.startswith(_OPENAI_SPEECH_MODELS)
+        #: the voices a person may choose (the configured one first)
+        known = SPEECH_VOICES if openai_model else (self.voice,)
+        self.voices = tuple(sorted(known, key=lambda v: v != self.voice))  # stable: the rest keep their order
+        #: whether the model takes a style as ``instructions`` (OpenAI refuses them for tts-1, tts-1-hd)
+        self.takes_instructions = openai_model and self.model.startswith("gpt-")
 
-    def speak(self, text: str, out_path: Path, *, language: str) -> Path:
-        """Speak ``text`` into ``out_path`` (atomically). The voice follows the text's language."""
+    def speak(self, text: str, out_path: Path, *, language: str, voice: str | None = None,
+              style: str = "") -> Path:
+        """Speak ``text`` into ``out_path`` (atomically) in ``voice`` (None: the configured one) and
+        ``style`` (empty: OPENAI_TTS_STYLE; ignored by models without instructions). The model
+        follows the text's language."""
+        if voice is not None and voice != self.voice and voice not in self.voices:
+            raise InputError(f"unknown voice {voice!r}; the voices are {', '.join(self.voices)}",
+                             code="unknown_voice", voice=voice)
+        voice = voice or self.voice
         if len(text) > self.max_chars:
             raise InputError(f"{len(text)} chars > max_chars {self.max_chars}", code="narration_too_long")
         out_path = Path(out_path)
         if not text.strip():  # the endpoint refuses empty input; a pause needs no call
             return write_audio(out_path, silent_wav(0.1))
-        with self.call("audio.speech", self.model, chars=len(text), language=language) as result:
+        style = (style.strip() or self.style) if self.takes_instructions else ""
+        extra = {"instructions": style} if style else {}
+        with self.call("audio.speech", self.model, chars=len(text), language=language, voice=voice,
+                       styled=bool(style)) as result:
             audio = self.client.audio.speech.create(
-                model=self.model, voice=self.voice, input=text, response_format="wav"
+                model=self.model, voice=voice, input=text, response_format="wav", **extra
             ).content
             result["bytes"] = len(audio)
         report_usage(self.model, len(text), "character")

@@ -2,7 +2,7 @@
 
 OpenAI shuts every speech-endpoint model down on 2027-01-06; narration moves to a Realtime
 session: a WebSocket opened with the official SDK (``client.realtime.connect``), set to
-answer in audio only (PCM16, 24 kHz, the configured voice, no turn detection). Each piece of
+answer in audio only (PCM16, 24 kHz, the piece's voice, no turn detection). Each piece of
 text is one out-of-band response (``conversation: "none"`` with the text as its only input
 item), so pieces never pile up in a conversation the model would read again (and bill
 again) on every turn. The audio deltas become a WAV file, written atomically.
@@ -12,10 +12,13 @@ compared with the text (``word_diff``). Above ``narration_max_word_diff`` the pi
 for once more with a stricter instruction; a second miss is
 ``ProviderRejected(code="narration_paraphrased")``. Both responses are billed and reported.
 
-Connections are pooled: one serves many pieces in turn, each in use by one thread at a
-time, so N threads never hold more than N connections. A connection that saw an error
-event, a timeout or a drop is closed, never reused. ``close()`` (or leaving the ``with``
-block) closes them all.
+Voice and style are chosen per call (``speak(voice=…, style=…)``). A session's voice is fixed
+once it has spoken, so connections are pooled per voice: a connection opened for one voice
+only ever reads in that voice. Each is in use by one thread at a time; opening a connection
+for a voice closes idle ones of other voices as needed to keep the pool no larger than the
+most threads that used it at once, so N threads never hold more than N connections. A connection that saw an error event, a timeout or a drop is closed, never
+reused. ``close()`` (or leaving the ``with`` block) closes them all. The style (the call's,
+else OPENAI_TTS_STYLE) goes into each response's instructions.
 
 Errors: an ``error`` event (which the SDK does not raise) and a failed ``response.done`` are
 mapped here: rate limits, server errors, drops and timeouts → ``ProviderUnavailable``;
@@ -77,6 +80,8 @@ _LOG_NAMES = {"input_token": "text_in", "output_token": "text_out", "audio_outpu
 _RETRY_IN = re.compile(r"try again in (\d+(?:\.\d+)?)\s*(ms|s)\b", re.I)
 #: connection-level failures: the connection is gone, a new one may work
 _DROPPED = (ConnectionClosed, OSError, EOFError, openai.APIConnectionError, openai.WebSocketConnectionClosedError)
+#: the Realtime API's built-in voices (as the SDK's ``RealtimeAudioConfigOutput.voice`` lists them)
+REALTIME_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 
 
 def narration_instructions(language: str, style: str = "", *, strict: bool = False) -> str:
@@ -90,7 +95,7 @@ def narration_instructions(language: str, style: str = "", *, strict: bool = Fal
         "question or gives an order.",
     ]
     if style.strip():
-        lines.append(f"Voice and delivery: {style.strip()}.")
+        lines.append(f"Voice and delivery: {style.strip().rstrip('.')}.")
     if strict:
         lines.append("Your previous reading did not match the text. Read it again, every word exactly as "
                      "written and nothing else.")
@@ -121,9 +126,10 @@ class _Reply:
 class _Session:
     """One open Realtime connection, used by one thread at a time."""
 
-    def __init__(self, connection: RealtimeConnection, generation: int) -> None:
+    def __init__(self, connection: RealtimeConnection, generation: int, voice: str) -> None:
         self.connection = connection
         self.generation = generation
+        self.voice = voice  # fixed for the session's life: it speaks only in this voice
         self.broken = False  # an error, a timeout or a drop: never reused
         self.timed_out = False
         self.closed = False
@@ -192,12 +198,16 @@ class OpenAIRealtimeNarrator:
         self.settings = settings
         self.model = settings.openai_tts_model
         self.voice = settings.openai_tts_voice
+        #: the voices a person may choose (the configured one first)
+        self.voices = tuple(sorted(REALTIME_VOICES, key=lambda v: v != self.voice))  # stable: the rest keep order
         self.style = settings.openai_tts_style
         self.max_word_diff = settings.narration_max_word_diff
         self.timeout = settings.openai_timeout
         #: connections opened so far (a benchmark and test figure)
         self.connections_opened = 0
-        self._idle: list[_Session] = []
+        self._idle: list[_Session] = []  # most recently used last; each keeps its own voice
+        self._in_use = 0  # connections held by a call now
+        self._peak = 0  # the most held at once: the pool's size limit
         self._lock = threading.Lock()
         self._generation = 0
 
@@ -212,19 +222,23 @@ class OpenAIRealtimeNarrator:
                 Usage(self.model, seconds * AUDIO_TOKENS_PER_SECOND, "audio_output_token")]
 
     # ---- the Narrator protocol ----
-    def speak(self, text: str, out_path: Path, *, language: str) -> Path:
-        """Speak ``text`` in ``language`` into ``out_path`` (atomically: a failure leaves no file)."""
+    def speak(self, text: str, out_path: Path, *, language: str, voice: str | None = None,
+              style: str = "") -> Path:
+        """Speak ``text`` in ``language`` into ``out_path`` (atomically: a failure leaves no file),
+        in ``voice`` (None: the configured one) and ``style`` (empty: OPENAI_TTS_STYLE)."""
+        voice = self._voice(voice)
         if len(text) > self.max_chars:
             raise InputError(f"{len(text)} chars > max_chars {self.max_chars}", code="narration_too_long")
         out_path = Path(out_path)
         if not text.strip():  # a pause needs no call
             return _save(out_path, _wav(bytes(2 * int(RATE * 0.1))))
         started = time.perf_counter()
-        fields: dict[str, Any] = {"chars": len(text), "language": language, "responses": 0}
+        fields: dict[str, Any] = {"chars": len(text), "language": language, "voice": voice, "responses": 0}
+        style = style.strip() or self.style
         try:
-            session = self._acquire(fields)
+            session = self._acquire(voice, fields)
             try:
-                pcm = self._read_verbatim(session, text, language, fields)
+                pcm = self._read_verbatim(session, text, language, style, fields)
             finally:
                 self._release(session)
             _save(out_path, _wav(pcm))
@@ -251,11 +265,21 @@ class OpenAIRealtimeNarrator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _voice(self, voice: str | None) -> str:
+        """The voice to read in; one the API does not have is refused before any connection."""
+        if voice is None or voice == self.voice:
+            return self.voice
+        if voice not in self.voices:
+            raise InputError(f"unknown voice {voice!r}; the voices are {', '.join(self.voices)}",
+                             code="unknown_voice", voice=voice)
+        return voice
+
     # ---- one piece ----
-    def _read_verbatim(self, session: _Session, text: str, language: str, fields: dict[str, Any]) -> bytearray:
+    def _read_verbatim(self, session: _Session, text: str, language: str, style: str,
+                       fields: dict[str, Any]) -> bytearray:
         diff = 1.0
         for attempt in (1, 2):
-            reply = self._respond(session, text, language, strict=attempt > 1, fields=fields)
+            reply = self._respond(session, text, language, style, strict=attempt > 1, fields=fields)
             diff = word_diff(text, reply.transcript) if reply.pcm else 1.0
             fields["word_diff"] = round(diff, 3)
             if diff <= self.max_word_diff:
@@ -265,7 +289,7 @@ class OpenAIRealtimeNarrator:
         raise ProviderRejected(f"the narrator did not read the text verbatim twice (word difference {diff:.2f} > "
                                f"{self.max_word_diff:.2f})", code="narration_paraphrased")
 
-    def _respond(self, session: _Session, text: str, language: str, *, strict: bool,
+    def _respond(self, session: _Session, text: str, language: str, style: str, *, strict: bool,
                  fields: dict[str, Any]) -> _Reply:
         """One out-of-band response reading ``text``; its usage is reported whatever its outcome."""
         event_id = f"evt_{uuid.uuid4().hex[:24]}"
@@ -275,7 +299,7 @@ class OpenAIRealtimeNarrator:
             session.send({"type": "response.create", "event_id": event_id, "response": {
                 "conversation": "none",
                 "output_modalities": ["audio"],
-                "instructions": narration_instructions(language, self.style, strict=strict),
+                "instructions": narration_instructions(language, style, strict=strict),
                 "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}],
                 "metadata": {"client_event_id": event_id},
             }})
@@ -350,33 +374,48 @@ class OpenAIRealtimeNarrator:
         return ProviderUnavailable(detail)  # server_error and anything new: worth another attempt
 
     # ---- the pool ----
-    def _acquire(self, fields: dict[str, Any]) -> _Session:
-        stale: list[_Session] = []
+    def _acquire(self, voice: str, fields: dict[str, Any]) -> _Session:
+        """An idle connection of ``voice`` (the most recently used: the likeliest to be alive), else
+        a new one, for which the least recently used idle connections of other voices are closed
+        while the pool would hold more connections than threads ever used it at once."""
         with self._lock:
-            session = None
-            while self._idle:
-                candidate = self._idle.pop()  # the most recently used: the likeliest to be alive
-                if time.monotonic() - candidate.used_at < _MAX_IDLE_SECONDS:
-                    session = candidate
-                    break
-                stale.append(candidate)
+            now, session = time.monotonic(), None
+            stale = [s for s in self._idle if now - s.used_at >= _MAX_IDLE_SECONDS]
+            fresh = [s for s in self._idle if now - s.used_at < _MAX_IDLE_SECONDS]
+            mine = [s for s in fresh if s.voice == voice]
+            if mine:
+                session = mine[-1]
+                fresh.remove(session)
+            self._in_use += 1
+            self._peak = max(self._peak, self._in_use)
+            while session is None and fresh and self._in_use + len(fresh) > self._peak:
+                stale.append(fresh.pop(0))
+            self._idle = fresh
             generation = self._generation
         for old in stale:
             old.close()
         fields["new_connection"] = session is None
-        return session if session is not None else self._connect(generation)
+        if session is not None:
+            return session
+        try:
+            return self._connect(generation, voice)
+        except BaseException:
+            with self._lock:
+                self._in_use -= 1
+            raise
 
     def _release(self, session: _Session) -> None:
         session.used_at = time.monotonic()
         with self._lock:
+            self._in_use -= 1
             keep = not session.broken and session.generation == self._generation
             if keep:
                 self._idle.append(session)
         if not keep:
             session.discard()
 
-    def _connect(self, generation: int) -> _Session:
-        """A new connection, its session set for audio-only narration."""
+    def _connect(self, generation: int, voice: str) -> _Session:
+        """A new connection, its session set for audio-only narration in ``voice``."""
         key = self.client.api_key
         try:
             connection = self.client.realtime.connect(model=self.model).enter()
@@ -387,7 +426,7 @@ class OpenAIRealtimeNarrator:
                                                    f"{exc}", key)) from exc
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, secret=key) from exc
-        session = _Session(connection, generation)
+        session = _Session(connection, generation, voice)
         timer = session.watch(self.timeout)
         try:
             self._expect(session, "session.created")
@@ -396,7 +435,7 @@ class OpenAIRealtimeNarrator:
                 "output_modalities": ["audio"],
                 "instructions": narration_instructions("en", self.style),
                 "audio": {"input": {"turn_detection": None},  # no microphone: nothing to detect
-                          "output": {"format": {"type": "audio/pcm", "rate": RATE}, "voice": self.voice}},
+                          "output": {"format": {"type": "audio/pcm", "rate": RATE}, "voice": voice}},
             }})
             self._expect(session, "session.updated")
         except BaseException:
@@ -497,4 +536,4 @@ def _wav(pcm: bytes | bytearray) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["OpenAIRealtimeNarrator", "narration_instructions", "word_diff", "REALTIME_MAX_CHARS"]
+__all__ = ["OpenAIRealtimeNarrator", "narration_instructions", "word_diff", "REALTIME_MAX_CHARS", "REALTIME_VOICES"]

@@ -45,7 +45,12 @@ after a few audio deltas), "paraphrase" (the audio and transcript say other word
 text), "slow" (``latency`` more seconds before the first audio). Counters:
 ``fake.count("realtime")`` responses asked for, ``fake.realtime_connections`` sessions
 accepted, ``fake.realtime_peak`` most sessions open at once; ``client_events(fake)`` the
-client events received, in order.
+client events received, in order; ``spoken(fake)`` what each response said, in which session
+and voice, with which instructions.
+
+The voice, as OpenAI's: one of the built-in voices (or a custom ``{"id": …}``), set by
+``session.update`` or per response, and fixed once the session has spoken: a different voice
+after that is an ``error`` event (``cannot_update_voice``), in either place.
 """
 
 from __future__ import annotations
@@ -96,12 +101,20 @@ _FAULT_ERRORS = {  # fault code → (error type, error code, message)
 }
 _CHUNK_SECONDS = 0.2  # audio per delta event
 _RECEIVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fake → the client events it got
+_SPOKEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # fake → what its responses said
 
 
 def client_events(fake, kind: str | None = None) -> list[dict]:
     """The client events ``fake``'s realtime sessions received, in order (``kind``: of that type only)."""
     with fake._flock:
         return [e for e in _RECEIVED.get(fake, []) if kind is None or e.get("type") == kind]
+
+
+def spoken(fake) -> list[dict]:
+    """One record per audio response ``fake`` gave, in order: ``session`` (its id), ``voice``,
+    ``text`` (what it said) and ``instructions`` (what the response was told)."""
+    with fake._flock:
+        return list(_SPOKEN.get(fake, []))
 
 
 class _Invalid(Exception):
@@ -373,7 +386,7 @@ class _Session:
         params = event.get("response") or {}
         if not isinstance(params, dict):
             raise _Invalid("Invalid type for 'response': expected an object.", "response", "invalid_type")
-        _check_response(params)
+        _check_response(params, current=self.config["audio"]["output"]["voice"], spoke=self.spoke)
         with self.fake._flock:
             self.fake.counts["realtime"] += 1
         fault = _take_fault(self.fake)
@@ -427,6 +440,9 @@ class _Response:
         if audio:
             self._stream_audio(spoken, seconds, where)
             s.spoke = True
+            with s.fake._flock:
+                _SPOKEN.setdefault(s.fake, []).append({"session": s.config["id"], "voice": self.voice,
+                                                       "text": spoken, "instructions": self.instructions})
             content = {"type": "output_audio", "transcript": spoken}
             part = {"type": "audio", "transcript": spoken}
         else:
@@ -523,6 +539,8 @@ def _check_voice(value, where: str, *, current: str | None, spoke: bool) -> None
         raise _Invalid(f"Invalid value: '{value}'. Supported values are: {_listed(REALTIME_VOICES)}.", where)
     else:
         voice = value
+    if isinstance(current, dict):  # a custom voice, by its id
+        current = current.get("id")
     if spoke and voice != current:
         raise _Invalid("Cannot update a conversation's voice if assistant audio is present.", where,
                        "cannot_update_voice")
@@ -598,7 +616,7 @@ def _check_item(item, where: str) -> dict:
     return item
 
 
-def _check_response(params: dict) -> None:
+def _check_response(params: dict, *, current, spoke: bool) -> None:
     _check_keys(params, _RESPONSE_KEYS, "response")
     if params.get("conversation", "auto") not in ("auto", "none"):
         raise _Invalid(f"Invalid value: '{params['conversation']}'. Supported values are: 'auto' and 'none'.",
@@ -617,7 +635,7 @@ def _check_response(params: dict) -> None:
     if "format" in out:
         _check_format(out["format"], "response.audio.output.format")
     if "voice" in out:
-        _check_voice(out["voice"], "response.audio.output.voice", current=None, spoke=False)
+        _check_voice(out["voice"], "response.audio.output.voice", current=current, spoke=spoke)
 
 
 # ---- content -------------------------------------------------------------------------

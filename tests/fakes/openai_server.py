@@ -14,10 +14,24 @@ How the fake writes a script (its contract with ``storyreel.providers.openai_scr
 * the language is "language code: xx" in the instructions; failing that, Cyrillic in the
   user's first message means Russian, anything else English;
 * each segment's text has "about N words" (from the instructions; else 10) and is about
-  the user's first message; image and animation prompts are in English.
+  the user's first message; image and animation prompts are in English;
+* when the schema has them (or there is no schema), the reply also has a ``look`` (in
+  English) and ``highlights``: as many segment numbers (from 1) as the schema's
+  ``minItems``, every third segment first;
+* a revision is a request whose instructions speak of the "current script": the assistant
+  message before the user's note is that script (JSON), the user message after the
+  first is the note. The reply is the current script with the note applied: "shorter"
+  halves every segment's text, "longer" adds to each, any other note starts every
+  segment's text with the note's words; the title and look are kept.
+
+A strict JSON schema is checked as OpenAI checks it: every object must list all its
+properties in ``required`` and set ``additionalProperties`` to false (else 400
+``invalid_json_schema``).
 
 Speech is a real WAV (24 kHz mono 16-bit, with the 0xFFFFFFFF sizes OpenAI streams)
-lasting ``len(input) / chars_per_second`` seconds; other formats are encoded by FFmpeg.
+lasting ``len(input) / chars_per_second`` seconds; other formats are encoded by FFmpeg. An
+unknown ``voice`` is a 400 ``invalid_value`` listing the voices; ``instructions`` to
+``tts-1`` / ``tts-1-hd`` a 400 ``unsupported_parameter``.
 Transcription answers ``transcript_text``.
 
 Faults: ``fake.fault(kind, times=1, endpoint=None, ...)`` makes the next ``times`` calls
@@ -25,7 +39,8 @@ Faults: ``fake.fault(kind, times=1, endpoint=None, ...)`` makes the next ``times
 ``retry_after`` seconds in ``retry-after``), "server_error" (500), "quota" (429
 insufficient_quota), "auth" (401), "bad_request" (400, ``code``, default a content-policy
 refusal), "slow" (answer after ``latency`` s), and for scripts "malformed_json",
-"wrong_count" (one segment too many), "refusal"; for transcription "empty_text". ``fake.latency`` delays every
+"wrong_count" (one segment too many), "bad_highlights" (numbers out of range, repeated and
+too few), "refusal"; for transcription "empty_text". ``fake.latency`` delays every
 call. ``fake.count(endpoint)`` counts calls, failed ones included.
 
 The Realtime API (``GET /v1/realtime`` upgraded to a WebSocket) is served on the same port by
@@ -62,7 +77,7 @@ ENDPOINTS = {
     "/v1/audio/transcriptions": "transcriptions",
 }
 FAULT_KINDS = {"rate_limit", "server_error", "quota", "auth", "bad_request", "slow",
-               "malformed_json", "wrong_count", "refusal", "incomplete", "empty_text"}
+               "malformed_json", "wrong_count", "bad_highlights", "refusal", "incomplete", "empty_text"}
 #: reasoning efforts each family takes (what the API lists in its "Supported values" error)
 _EFFORTS = {"gpt-6": ("none", "low", "medium", "high", "xhigh", "max"),
             "gpt-5": ("minimal", "low", "medium", "high"),
@@ -84,8 +99,8 @@ REASONING_PREFIXES = ("gpt-6", "gpt-5", "o1", "o3", "o4", "gpt-realtime-2")
 #: the only models /v1/audio/speech serves (all shut down on 2027-01-06)
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 SPEECH_RATE = 24000
-VOICES = {"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
-          "marin", "cedar"}
+VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
+          "marin", "cedar")
 TRANSCRIBE_FORMATS = ["flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"]
 TRANSCRIBE_MAX_BYTES = 25 * 1024 * 1024
 _MAGIC = {"ogg": b"OggS", "oga": b"OggS", "wav": b"RIFF", "flac": b"fLaC"}
@@ -318,23 +333,44 @@ class FakeOpenAI(FakeServer):
     def _script(self, endpoint: str, body: dict, fault: Fault | None) -> Reply:
         if endpoint == "responses":
             instructions = str(body.get("instructions") or "")
-            user_texts = _texts(body.get("input"), roles=("user",))
-            schema = (((body.get("text") or {}).get("format") or {}).get("schema")) or {}
+            conversation = body.get("input")
+            fmt = (body.get("text") or {}).get("format") or {}
         else:
-            messages = body.get("messages") or []
-            instructions = " ".join(_texts(messages, roles=("system", "developer")))
-            user_texts = _texts(messages, roles=("user",))
-            schema = (((body.get("response_format") or {}).get("json_schema") or {}).get("schema")) or {}
+            conversation = body.get("messages") or []
+            instructions = " ".join(_texts(conversation, roles=("system", "developer")))
+            fmt = (body.get("response_format") or {}).get("json_schema") or {}
+        user_texts = _texts(conversation, roles=("user",))
+        schema = fmt.get("schema") or {}
         if not user_texts:
             return _error(400, "Missing required parameter: 'input'.", "invalid_request_error",
                           param="input", code="missing_required_parameter")
         refused = _check_reasoning(endpoint, body)
         if refused is not None:
             return refused
+        if fmt.get("strict"):
+            wrong = _strict_schema_problem(schema)
+            if wrong is not None:
+                return _error(400, f"Invalid schema for response_format '{fmt.get('name')}': {wrong}",
+                              "invalid_request_error",
+                              param="response_format" if endpoint == "chat" else "text.format.schema",
+                              code="invalid_json_schema")
         count = _segment_count(schema, instructions)
         kind = fault.kind if fault is not None else None
-        script = write_script(user_texts[0], count + (1 if kind == "wrong_count" else 0),
-                              language=_language(instructions, user_texts[0]), words=_words(instructions))
+        language, words = _language(instructions, user_texts[0]), _words(instructions)
+        current = _current_script(conversation) if "current script" in instructions else None
+        if current is not None and len(user_texts) > 1:
+            script = revise_script(current, user_texts[1], count, topic=user_texts[0], language=language,
+                                   words=words, highlights=_highlight_count(schema, count))
+        else:
+            script = write_script(user_texts[0], count, language=language, words=words,
+                                  highlights=_highlight_count(schema, count))
+        if kind == "wrong_count":
+            script["segments"].append(dict(script["segments"][-1]))
+        if kind == "bad_highlights":
+            script["highlights"] = [0, count + 3, 1, 1]
+        wanted = (schema.get("properties") or {}).keys()
+        if wanted:  # the model writes what the schema asks for, nothing else
+            script = {key: value for key, value in script.items() if key in wanted}
         text = json.dumps(script, ensure_ascii=False)
         if kind == "malformed_json":
             text = text[: len(text) // 2]  # cut off mid-way, as a truncated generation is
@@ -374,9 +410,27 @@ class FakeOpenAI(FakeServer):
             return _error(400, "[{'type': 'string_too_long', 'loc': ('body', 'input'), 'msg': 'String should "
                           "have at most 4096 characters', 'ctx': {'max_length': 4096}}]", "invalid_request_error",
                           param="input", code="string_above_max_length")
-        if voice not in VOICES:
-            return _error(400, f"Invalid value for 'voice': {voice!r}.", "invalid_request_error", param="voice",
-                          code="invalid_value")
+        if isinstance(voice, dict) and set(voice) == {"id"} and isinstance(voice["id"], str):
+            pass  # a custom voice, by its id
+        elif voice is None:
+            return _error(400, "Missing required parameter: 'voice'.", "invalid_request_error", param="voice",
+                          code="missing_required_parameter")
+        elif voice not in VOICES:
+            listed = ", ".join(f"'{v}'" for v in VOICES[:-1])
+            return _error(400, f"Invalid value: '{voice}'. Supported values are: {listed}, and '{VOICES[-1]}'.",
+                          "invalid_request_error", param="voice", code="invalid_value")
+        instructions = body.get("instructions")
+        if instructions is not None and model.startswith("tts-1"):  # only the newer models take instructions
+            return _error(400, "Unsupported parameter: 'instructions' is not supported with this model.",
+                          "invalid_request_error", param="instructions", code="unsupported_parameter")
+        if instructions is not None and not isinstance(instructions, str):
+            return _error(400, f"Invalid type for 'instructions': expected a string, but got "
+                          f"{type(instructions).__name__} instead.", "invalid_request_error", param="instructions",
+                          code="invalid_type")
+        if isinstance(instructions, str) and len(instructions) > 4096:
+            return _error(400, f"Invalid 'instructions': string too long. Expected a string with maximum length "
+                          f"4096, but got a string with length {len(instructions)} instead.",
+                          "invalid_request_error", param="instructions", code="string_above_max_length")
         if fmt not in _SPEECH_TYPES:
             return _error(400, f"Invalid value for 'response_format': {fmt!r}.", "invalid_request_error",
                           param="response_format", code="invalid_value")
@@ -552,6 +606,45 @@ def _texts(messages, *, roles: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _strict_schema_problem(schema: dict, context: tuple[str, ...] = ()) -> str | None:
+    """What OpenAI says of a strict schema whose objects do not list every property as
+    required or allow other properties (None: the schema is fine)."""
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("type") == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False:
+            return f"In context={context}, 'additionalProperties' is required to be supplied and to be false."
+        required = schema.get("required")
+        missing = [key for key in properties if not isinstance(required, list) or key not in required]
+        if missing:
+            return (f"In context={context}, 'required' is required to be supplied and to be an array including "
+                    f"every key in properties. Missing '{missing[0]}'.")
+        for key, sub in properties.items():
+            found = _strict_schema_problem(sub, (*context, "properties", key))
+            if found:
+                return found
+    if isinstance(schema.get("items"), dict):
+        return _strict_schema_problem(schema["items"], (*context, "items"))
+    return None
+
+
+def _current_script(conversation) -> dict | None:
+    """The script a revision request shows back: its first assistant message, as JSON."""
+    for text in _texts(conversation, roles=("assistant",)):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) and isinstance(data.get("segments"), list) else None
+    return None
+
+
+def _highlight_count(schema: dict, count: int) -> int:
+    wanted = ((schema.get("properties") or {}).get("highlights") or {}).get("minItems")
+    return wanted if isinstance(wanted, int) and wanted > 0 else min(12, count)
+
+
 def _segment_count(schema: dict, instructions: str) -> int:
     items = ((schema.get("properties") or {}).get("segments") or {}).get("minItems")
     if isinstance(items, int) and items > 0:
@@ -590,12 +683,32 @@ _MOTIONS = ["Slow push-in toward the subject.", "Gentle pan from left to right."
             "the scene.", "Soft tilt upward with drifting light.", "Subtle parallax as the camera glides."]
 
 
-def write_script(prompt: str, count: int, *, language: str, words: int) -> dict:
-    """A plausible script: ``count`` segments of about ``words`` words about ``prompt``."""
+_SHORTER = re.compile(r"\b(short\w*|brief\w*|коротк\w*|короче|покороче|сократ\w*)", re.I)
+_LONGER = re.compile(r"\b(long\w*|expand\w*|длинн\w*|подробн\w*)", re.I)
+_MORE = {"en": "There is more to tell here.", "ru": "Здесь есть что добавить."}
+
+
+def _topic(prompt: str) -> str:
     topic = _LEAD.sub("", " ".join(re.sub(r"[^\w\s-]", " ", prompt).split()))
-    topic = " ".join(topic.split()[:8]) or "the story"
+    return " ".join(topic.split()[:8]) or "the story"
+
+
+def _english(topic: str) -> str:
+    return topic if not re.search(r"[\u0400-\u04FF]", topic) else "the subject of the story"
+
+
+def _highlights(count: int, wanted: int) -> list[int]:
+    """``wanted`` segment numbers (from 1): every third segment first, then the rest."""
+    order = [i for i in range(count) if i % 3 == 2] + [i for i in range(count) if i % 3 != 2]
+    return [i + 1 for i in order[:max(0, min(wanted, count))]]
+
+
+def write_script(prompt: str, count: int, *, language: str, words: int, highlights: int | None = None) -> dict:
+    """A plausible script: ``count`` segments of about ``words`` words about ``prompt``,
+    with a look and ``highlights`` segment numbers (default: 12, or every segment)."""
+    topic = _topic(prompt)
     story = _STORY.get(language, _STORY["en"]).format(topic=topic).split()
-    english_topic = topic if not re.search(r"[\u0400-\u04FF]", topic) else "the subject of the story"
+    english_topic = _english(topic)
     segments = []
     for i in range(count):
         chunk = [story[(i * words + k) % len(story)] for k in range(max(1, words))]
@@ -606,7 +719,31 @@ def write_script(prompt: str, count: int, *, language: str, words: int) -> dict:
                             "soft natural light, rich colour, painterly style, no text",
             "animation_prompt": _MOTIONS[i % len(_MOTIONS)],
         })
-    return {"title": topic[:1].upper() + topic[1:], "segments": segments}
+    look = (f"{english_topic[:1].upper() + english_topic[1:]}, with one recurring figure in a long blue coat, "
+            "painterly style, warm golden light, rich colour")
+    return {"title": topic[:1].upper() + topic[1:], "look": look, "segments": segments,
+            "highlights": _highlights(count, min(12, count) if highlights is None else highlights)}
+
+
+def revise_script(current: dict, note: str, count: int, *, topic: str, language: str, words: int,
+                  highlights: int | None = None) -> dict:
+    """``current`` with ``note`` applied (see the module docstring), ``count`` segments."""
+    fresh = write_script(topic, count, language=language, words=words, highlights=highlights)
+    segments = [dict(seg) for seg in current.get("segments") or [] if isinstance(seg, dict)]
+    segments = (segments + fresh["segments"][len(segments):])[:count]
+    note_words = " ".join(re.sub(r"[^\w\s-]", " ", note).split()).split()
+    for seg in segments:
+        text = str(seg.get("text") or "").split()
+        if _SHORTER.search(note):
+            kept = text[: max(1, len(text) // 2)]
+        elif _LONGER.search(note):
+            kept = [*text, *_MORE.get(language, _MORE["en"]).split()]
+        else:
+            kept = [*note_words, "—", *text[: max(1, words - len(note_words))]]
+        seg["text"] = " ".join(kept).rstrip(",.;:!?—") + "."
+        seg["text"] = seg["text"][:1].upper() + seg["text"][1:]
+    return {"title": current.get("title") or fresh["title"], "look": current.get("look") or fresh["look"],
+            "segments": segments, "highlights": fresh["highlights"]}
 
 
 @lru_cache(maxsize=64)

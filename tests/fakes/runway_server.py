@@ -2,12 +2,15 @@
 
 What it speaks, as Runway's API reference describes it:
 
-    POST   /v1/text_to_image      {model, promptText, ratio, seed?}      -> 200 {id, estimatedCost}
+    POST   /v1/text_to_image      {model, promptText, ratio, seed?, referenceImages?} -> 200 {id, estimatedCost}
     POST   /v1/image_to_video     {model, promptImage, ratio, duration?, promptText?, seed?}
     GET    /v1/tasks/{id}         PENDING | THROTTLED | RUNNING | SUCCEEDED | FAILED | CANCELLED
     DELETE /v1/tasks/{id}         204; a deleted task is gone (404) from then on
     GET    /outputs/{token}/{file} the task's output (a signed URL: no auth, expires -> 403)
 
+``referenceImages`` is up to three ``{uri, tag?}`` (a data URI of at most 5 MB or a URL;
+a tag is 3-16 letters, digits or underscores, starting with a letter, unique);
+``gen4_image_turbo`` requires one to three. A field the endpoint does not know is refused.
 Every API call needs ``Authorization: Bearer <key>`` (401 otherwise) and
 ``X-Runway-Version: 2024-11-06`` (400 when missing or unknown). Errors are JSON bodies
 ``{"error": "..."}`` (400s add ``issues``), with Runway's status codes.
@@ -18,7 +21,8 @@ SUCCEEDED (or FAILED when a fault was queued for it). Latencies are ``picture_la
 ``clip_latency`` seconds times ``scale``, so a bench can shrink Runway's ~10 s / ~60 s a
 hundredfold. State is computed from the clock whenever a request arrives: no timers.
 
-Money: ``creates(model)`` counts tasks created, ``paid(model)`` the tasks Runway would
+Money: ``created`` holds the body of every create that made a task, in order;
+``creates(model)`` counts tasks created, ``paid(model)`` the tasks Runway would
 charge for (succeeded, or cancelled while RUNNING); a 400 or 429 creates nothing.
 Load: ``peak(model)`` is the most tasks that were RUNNING (PENDING included) at once;
 ``peak(model, queued=True)`` counts THROTTLED ones too (every task created and not yet
@@ -38,6 +42,7 @@ import base64
 import binascii
 import io
 import math
+import re
 import secrets
 import tempfile
 import threading
@@ -67,6 +72,12 @@ _VIDEO_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "158
 #: credits per second and the durations each model accepts
 VIDEO_MODELS = {"gen4_turbo": (5, (5, 10)), "gen4.5": (12, tuple(range(2, 11)))}
 _MAX_DATA_URI = 5 * 1024 * 1024
+_MAX_REFERENCES = 3
+_NEEDS_REFERENCE = frozenset({"gen4_image_turbo"})  # these models take no picture without one
+_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,15}")
+#: the body fields each endpoint knows (anything else is refused, like Runway's validator)
+_IMAGE_FIELDS = frozenset({"model", "promptText", "ratio", "seed", "referenceImages", "contentModeration"})
+_VIDEO_FIELDS = frozenset({"model", "promptImage", "promptText", "ratio", "duration", "seed", "contentModeration"})
 _FPS = 24
 _PENDING_SHARE = 0.2  # the part of a task's latency it shows as PENDING
 
@@ -86,6 +97,7 @@ class FakeTask:
     credits: int
     prompt_text: str = ""
     prompt_image_kind: str | None = None  # "url" | "data_uri", for image_to_video
+    reference_tags: tuple[str | None, ...] = ()  # one per reference image sent, for text_to_image
     failure_code: str | None = None
     failure: str = ""
     never_finish: bool = False
@@ -136,6 +148,8 @@ class FakeRunway(FakeServer):
         self._stale = 0  # output URLs still to hand out already expired
         #: every status GET /v1/tasks/{id} answered, in order: (task id, status)
         self.served: list[tuple[str, str]] = []
+        #: the JSON body of every create that made a task, in order
+        self.created: list[dict] = []
 
     # ---- faults ------------------------------------------------------------------------
     def fail_next(self, count: int = 1, code: str = "INTERNAL.BAD_OUTPUT.CODE01",
@@ -329,6 +343,10 @@ class FakeRunway(FakeServer):
             image_kind, problem = self._check_prompt_image(body["promptImage"])
             if problem:
                 return Reply.json({"error": problem}, 400)
+        for reference in body.get("referenceImages") or []:
+            _, problem = self._check_asset(reference["uri"])
+            if problem:
+                return Reply.json({"error": problem}, 400)
         with self._state:
             if self._quota > 0:
                 self._quota -= 1
@@ -350,9 +368,11 @@ class FakeRunway(FakeServer):
                 id=str(uuid.uuid4()), model=model, kind=kind, ratio=body["ratio"], duration=duration,
                 created=now, created_iso=_iso(), latency=latency, credits=credits,
                 prompt_text=body.get("promptText", ""), prompt_image_kind=image_kind,
+                reference_tags=tuple(r.get("tag") for r in body.get("referenceImages") or []),
                 failure_code=fail[1] if fail else None, failure=fail[2] if fail else "", never_finish=never,
             )
             self.tasks[task.id] = task
+            self.created.append(body)
             self._advance(now)  # a free slot starts it at once
             return Reply.json({"id": task.id, "estimatedCost": {"credits": credits}})
 
@@ -361,6 +381,10 @@ class FakeRunway(FakeServer):
             (i.get("uri") for i in image if isinstance(i, dict) and i.get("position", "first") == "first"), None)
         if not isinstance(uri, str) or not uri:
             return None, "promptImage must be a URL or a data URI."
+        return self._check_asset(uri)
+
+    def _check_asset(self, uri: str) -> tuple[str, str | None]:
+        """("url" | "data_uri", the 400 error for it or None) for an input image."""
         if uri.startswith("data:"):
             return "data_uri", _check_data_uri(uri)
         own = f"{self.url}/outputs/"
@@ -373,7 +397,7 @@ class FakeRunway(FakeServer):
             if task is None or task.deleted or task.token_expires <= time.monotonic():
                 return "url", "Invalid asset URL: the URL has expired or is not accessible."
             if task.kind != "picture":
-                return "url", "Invalid asset: promptImage must be an image."
+                return "url", "Invalid asset: the URL is not an image."
         return "url", None
 
     def _live(self, task_id: str, now: float) -> FakeTask | None:
@@ -448,16 +472,20 @@ class FakeRunway(FakeServer):
 
 
 # ---- validation ------------------------------------------------------------------------
-def _invalid(field: str, message: str) -> Reply:
+def _invalid(field: str | list, message: str) -> Reply:
+    path = field if isinstance(field, list) else [field]
     return Reply.json({"error": f"Validation of body failed: {message}",
-                       "issues": [{"path": [field], "message": message}]}, 400)
+                       "issues": [{"path": path, "message": message}]}, 400)
 
 
-def _validate(body: dict, kind: str) -> tuple[str, str] | None:
+def _validate(body: dict, kind: str) -> tuple[str | list, str] | None:
     models = IMAGE_MODELS if kind == "picture" else VIDEO_MODELS
     model = body.get("model")
     if model not in models:
         return "model", f"model must be one of {sorted(models)}."
+    unknown = sorted(set(body) - (_IMAGE_FIELDS if kind == "picture" else _VIDEO_FIELDS))
+    if unknown:
+        return unknown[0], "Unrecognized key(s) in object: " + ", ".join(f"'{k}'" for k in unknown)
     ratios = _IMAGE_RATIOS if kind == "picture" else _VIDEO_RATIOS
     if body.get("ratio") not in ratios:
         return "ratio", f"ratio must be one of {list(ratios)}."
@@ -469,6 +497,10 @@ def _validate(body: dict, kind: str) -> tuple[str, str] | None:
     seed = body.get("seed")
     if seed is not None and (not isinstance(seed, int) or not 0 <= seed <= 4294967295):
         return "seed", "seed must be an integer from 0 to 4294967295."
+    if kind == "picture":
+        problem = _validate_references(body.get("referenceImages"), model)
+        if problem:
+            return problem
     if kind == "clip":
         if "promptImage" not in body:
             return "promptImage", "promptImage is required."
@@ -476,6 +508,45 @@ def _validate(body: dict, kind: str) -> tuple[str, str] | None:
         duration = body.get("duration", 10)
         if not isinstance(duration, int) or duration not in allowed:
             return "duration", f"duration must be one of {list(allowed)} for {model}."
+    return None
+
+
+def _validate_references(refs, model: str) -> tuple[list, str] | None:
+    """Runway's rules for ``referenceImages`` (the images themselves are checked later)."""
+    field = ["referenceImages"]
+    if refs is None:
+        if model in _NEEDS_REFERENCE:
+            return field, f"referenceImages is required for {model}."
+        return None
+    if not isinstance(refs, list):
+        return field, "referenceImages must be an array."
+    least = 1 if model in _NEEDS_REFERENCE else 0
+    if len(refs) < least:
+        return field, f"referenceImages must contain at least {least} item(s) for {model}."
+    if len(refs) > _MAX_REFERENCES:
+        return field, f"referenceImages must contain at most {_MAX_REFERENCES} items."
+    tags: set[str] = set()
+    for i, ref in enumerate(refs):
+        where = [*field, i]
+        if not isinstance(ref, dict):
+            return where, "Each reference image must be an object."
+        unknown = sorted(set(ref) - {"uri", "tag"})
+        if unknown:
+            return [*where, unknown[0]], "Unrecognized key(s) in object: " + ", ".join(f"'{k}'" for k in unknown)
+        uri = ref.get("uri")
+        if not isinstance(uri, str) or not uri:
+            return [*where, "uri"], "uri must be a HTTPS URL or a data URI."
+        # the fake's own outputs (http on loopback) stand in for Runway's https URLs
+        if not uri.startswith(("https://", "data:", "runway://", "http://127.0.0.1")):
+            return [*where, "uri"], "uri must be a HTTPS URL or a data URI."
+        if "tag" in ref:
+            tag = ref["tag"]
+            if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+                return [*where, "tag"], ("tag must be 3-16 characters, start with a letter, and use only "
+                                         "letters, digits, and underscores.")
+            if tag in tags:
+                return [*where, "tag"], f"tag {tag!r} is used by more than one reference image."
+            tags.add(tag)
     return None
 
 
@@ -487,9 +558,12 @@ def _check_data_uri(uri: str) -> str | None:
         return "Invalid data URI: expected a base64 PNG, JPEG or WebP image."
     try:
         with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as img:
+            found = img.format
             img.verify()
     except (binascii.Error, OSError, ValueError):
         return "Invalid data URI: the image cannot be decoded."
+    if head != f"data:image/{found.lower()};base64":
+        return f"Invalid data URI: the data is {found}, not what its media type says."
     return None
 
 

@@ -11,7 +11,12 @@ pan never crop it. The scene is computed with numpy at a third of the size, ever
 anti-aliased analytically, then scaled up: soft shapes, and about 45 ms per 1280×720
 PNG. Nothing here retries: any Pillow or OS failure becomes a ``MediaError``.
 
-Numbers on pictures and contact sheets count from 1 (``segment.index + 1``).
+A visual style (``PictureStyle.name``) sets the palette: photo natural daylight blues,
+cinematic teal and orange with high contrast, illustration saturated, anime bright
+pastels, watercolor soft and light; an unknown style or none keeps the plain palette.
+It is a cheap grade of the low-resolution scene, so it costs next to nothing.
+
+The number on a picture counts from 1 (``segment.index + 1``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import hashlib
 import math
 import random
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +35,12 @@ from PIL import Image, ImageDraw, ImageFont
 from ...errors import MediaError
 from ...media.files import atomic_path
 from ...media.fonts import load_font, wrap_text
+from ...media.sheets import contact_sheet
 from ...models import ScriptSegment, VideoFormat
+from ..base import PictureStyle
+
+#: ``contact_sheet`` lives in ``storyreel.media.sheets``; it is also importable from here
+__all__ = ["SAFE_MARGIN", "ProceduralPictureMaker", "contact_sheet"]
 
 #: share of each side kept free of text; the animator later zooms up to 12% and pans,
 #: which can crop up to ~11% from one side, so everything written stays inside this
@@ -41,6 +52,33 @@ _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _PNG_LEVEL = 1  # smooth pictures compress well even at level 1; higher levels cost ~40 ms
 
 
+@dataclass(frozen=True)
+class _Grade:
+    """How a visual style colours the scene: where its sky hues lie, then saturation,
+    a teal-and-orange split, contrast, and a lift toward a paper-like white."""
+
+    hues: tuple[float, float] = (0.4, 0.68)  # the sky's hues: the first and the span (cyan through red)
+    saturation: float = 1.0
+    split: float = 0.0  # 0: none; 1: shadows all teal, highlights all orange
+    contrast: float = 1.0
+    lift: float = 0.0  # share of white blended in
+    paper: tuple[int, int, int] = (255, 255, 255)
+
+
+#: the palette of each visual style; any other name (or none) keeps the plain look
+_GRADES = {
+    "photo": _Grade(hues=(0.5, 0.14), saturation=0.75, contrast=1.05),  # daylight blues, green ground
+    "cinematic": _Grade(saturation=0.9, split=0.7, contrast=1.35),
+    "illustration": _Grade(saturation=1.7, contrast=1.1),
+    "anime": _Grade(hues=(0.45, 0.5), saturation=1.5, contrast=0.9, lift=0.35),
+    "watercolor": _Grade(saturation=0.9, contrast=0.8, lift=0.35, paper=(250, 246, 236)),
+}
+_TEAL = np.array([0, 128, 128], dtype=np.float32)
+_ORANGE = np.array([255, 150, 60], dtype=np.float32)
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_PLAIN = _Grade()
+
+
 class ProceduralPictureMaker:
     """A ``PictureMaker`` drawing offline draft pictures (see the module docstring)."""
 
@@ -49,53 +87,17 @@ class ProceduralPictureMaker:
 
     def make(
         self, segment: ScriptSegment, out_path: Path, fmt: VideoFormat, *, seed: str, task: object = None,
-        stop: object = None,
+        stop: object = None, style: PictureStyle | None = None,
     ) -> Path:
-        """Draw the picture of ``segment`` and write it as a PNG of exactly ``fmt``'s size."""
+        """Draw the picture of ``segment`` and write it as a PNG of exactly ``fmt``'s size,
+        in the palette of ``style``'s visual style (its look and references are not used)."""
         out_path = Path(out_path)
+        grade = _GRADES.get((style.name if style else "").strip().lower(), _PLAIN)
         try:
-            _save_png(_render(segment.text or "", segment.index, fmt.width, fmt.height, seed), out_path)
+            _save_png(_render(segment.text or "", segment.index, fmt.width, fmt.height, seed, grade), out_path)
         except (OSError, ValueError) as exc:
             raise MediaError(f"cannot write picture {out_path}: {exc}", code="picture_failed") from exc
         return out_path
-
-
-def contact_sheet(
-    pictures: list[Path], out_path: Path, *, columns: int = 3, thumb_width: int = 640
-) -> Path:
-    """Lay ``pictures`` out as a numbered grid (1, 2, … in list order) in one PNG.
-
-    Tiles are ``thumb_width`` wide and as tall as the first picture's aspect asks;
-    pictures of another shape are fitted inside their tile.
-    """
-    out_path = Path(out_path)
-    if not pictures:
-        raise MediaError("a contact sheet needs at least one picture", code="picture_failed")
-    try:
-        thumbs = [_load_rgb(path) for path in pictures]
-        tw = max(16, int(thumb_width))
-        th = max(9, round(tw * thumbs[0].height / thumbs[0].width))
-        cols = max(1, min(columns, len(thumbs)))
-        rows = math.ceil(len(thumbs) / cols)
-        gap = max(4, tw // 40)
-        size = (cols * tw + (cols + 1) * gap, rows * th + (rows + 1) * gap)
-        sheet = Image.new("RGB", size, (24, 24, 28))
-        draw = ImageDraw.Draw(sheet)
-        font = load_font(max(10, th // 14), bold=True)
-        for i, thumb in enumerate(thumbs):
-            thumb.thumbnail((tw, th), Image.BICUBIC)
-            x = gap + (i % cols) * (tw + gap)
-            y = gap + (i // cols) * (th + gap)
-            sheet.paste(thumb, (x + (tw - thumb.width) // 2, y + (th - thumb.height) // 2))
-            r = font.size * 0.85
-            # bottom left: the top left corner already holds the picture's own number
-            cx, cy = x + gap + r, y + th - gap - r
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(20, 20, 24), outline="white", width=2)
-            draw.text((cx, cy), str(i + 1), font=font, fill=(255, 255, 255), anchor="mm")
-        _save_png(sheet, out_path)
-    except (OSError, ValueError) as exc:
-        raise MediaError(f"cannot make contact sheet {out_path}: {exc}", code="picture_failed") from exc
-    return out_path
 
 
 def _save_png(image: Image.Image, out_path: Path) -> None:
@@ -104,21 +106,20 @@ def _save_png(image: Image.Image, out_path: Path) -> None:
         image.save(tmp, format="PNG", compress_level=_PNG_LEVEL)
 
 
-def _load_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as img:
-        return img.convert("RGB")
-
-
-def _render(text: str, index: int, width: int, height: int, seed: str) -> Image.Image:
+def _render(text: str, index: int, width: int, height: int, seed: str, grade: _Grade = _PLAIN) -> Image.Image:
     # One stream of numbers per (seed, segment); random.Random seeded with an int from
     # SHA-256 is stable across runs and platforms, unlike hash().
     digest = hashlib.sha256(f"{seed}\x00{index}".encode()).digest()
     rng = random.Random(int.from_bytes(digest, "big"))
     job = hashlib.sha256(str(seed).encode()).digest()
     hue = (job[0] / 256 + index * _GOLDEN + rng.uniform(-0.04, 0.04)) % 1.0
-    hue = 0.4 + 0.68 * hue  # cyan through red: yellow and green skies look sickly
+    first, span = grade.hues  # by default cyan through red: yellow and green skies look sickly
+    hue = first + span * hue
     kind = _KINDS[(job[1] + index) % len(_KINDS)]
     scene = _scene(rng, hue, kind, max(8, width // _SCALE), max(8, height // _SCALE))
+    if grade != _PLAIN:
+        scene = _colour(scene, grade)
+    scene = scene.clip(0, 255).astype(np.uint8)
     image = Image.fromarray(scene, "RGB").resize((width, height), Image.BICUBIC)
     # An RGBA draw on an RGB image blends translucent fills straight in: no overlay layer.
     draw = ImageDraw.Draw(image, "RGBA")
@@ -175,7 +176,25 @@ def _scene(rng: random.Random, hue: float, kind: str, w: int, h: int) -> np.ndar
         _over(img[y0:], color, np.clip(edge + 0.5, 0, 1))
     r2 = ((xx / w - 0.5) ** 2 + (yy / h - 0.5) ** 2)[..., None]
     img *= 1 - 0.35 * r2  # a soft vignette
-    return img.clip(0, 255).astype(np.uint8)
+    return img
+
+
+def _colour(img: np.ndarray, grade: _Grade) -> np.ndarray:
+    """``img`` (float RGB, 0-255) in ``grade``'s palette; every step keeps it smooth."""
+    luma = (img @ _LUMA)[..., None]
+    img = luma + (img - luma) * grade.saturation
+    if grade.split:
+        # move the colour toward teal in the shadows and orange in the lights, keeping
+        # each pixel's brightness
+        t = np.clip((luma / 255 - 0.3) / 0.35, 0, 1)
+        w = t * t * (3 - 2 * t)  # a short smooth step: few pixels get the muddy mix of both
+        tint = (_TEAL / (_TEAL @ _LUMA) * (1 - w) + _ORANGE / (_ORANGE @ _LUMA) * w) * luma
+        img = img + (tint - img) * grade.split
+    if grade.contrast != 1.0:
+        img = (img - 118.0) * grade.contrast + 118.0
+    if grade.lift:
+        img = img + (np.array(grade.paper, dtype=np.float32) - img) * grade.lift
+    return img
 
 
 def _profile(rng: random.Random, kind: str, x: np.ndarray) -> np.ndarray:

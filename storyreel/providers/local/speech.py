@@ -6,6 +6,12 @@ per process and is not thread-safe: it is initialised lazily, once per process (
 in a forked child), and every synthesis holds ``_lock``. Synthesis takes a few
 milliseconds per sentence, so serialising it costs little.
 
+Voices are eSpeak's own variants of each language's voice (``en-us+f2``): the same few for
+every language, so a person's choice holds whatever the video's language. A style may make
+the reading a little faster or slower, higher or lower ("lively", "calm", "serious"…);
+everything else about it is ignored. The same text, voice and style always give the same
+rate and pitch (eSpeak's own audio still differs by a few samples from one run to the next).
+
 Retries: none here. A failure is permanent (``NotAvailableOffline`` when the library or
 a voice is missing, ``MediaError`` when synthesis or writing fails).
 """
@@ -42,6 +48,15 @@ _BUFFER_MS = 500  # audio per callback: fewer, larger callbacks into Python
 
 #: the voice used for a language code when it is not itself the voice's name
 _VOICES = {"en": "en-us", "en-gb": "en", "ru": "ru"}
+#: the voices a person chooses from: the language's own ("default") and variants eSpeak NG ships
+#: (``espeak-ng-data/voices/!v``): male 1 and 7, female 2 and 5, and the Klatt synthesiser's
+ESPEAK_VOICES = ("default", "m1", "m7", "f2", "f5", "klatt")
+#: words of a style → (rate factor, pitch change): the first that matches applies
+_STYLE_PACE = (
+    (("lively", "energetic", "cheerful", "excited", "fast", "живо", "бодр", "весел", "энерги"), 1.12, 6),
+    (("serious", "measured", "news", "grave", "серьёз", "серьез", "строг"), 0.96, -8),
+    (("calm", "slow", "warm", "gentle", "soft", "unhurried", "спокой", "медлен", "тёпл", "тепл", "мягк"), 0.92, -4),
+)
 _SILENCE_SECONDS = 0.1
 
 _SynthCallback = ctypes.CFUNCTYPE(
@@ -85,23 +100,35 @@ class EspeakNarrator:
     #: the library speaks one text at a time in a process (``_lock``): no point in more
     concurrency = 1
 
-    def __init__(self, rate_wpm: int = 165, pitch: int | None = None) -> None:
+    def __init__(self, rate_wpm: int = 165, pitch: int | None = None, voice: str = "default") -> None:
         if not 80 <= rate_wpm <= 450:
             raise ConfigError(f"espeak rate_wpm must be 80..450, got {rate_wpm}")
         if pitch is not None and not 0 <= pitch <= 100:
             raise ConfigError(f"espeak pitch must be 0..100, got {pitch}")
+        if voice not in ESPEAK_VOICES:
+            raise ConfigError(f"espeak voice must be one of {', '.join(ESPEAK_VOICES)}, got {voice!r}")
         self.rate_wpm = rate_wpm
         self.pitch = 50 if pitch is None else pitch
+        self.voice = voice
+        #: the voices a person may choose (the default first)
+        self.voices = tuple(sorted(ESPEAK_VOICES, key=lambda v: v != voice))
 
-    def speak(self, text: str, out_path: Path, *, language: str) -> Path:
-        """Speak ``text`` in ``language`` into a WAV file at ``out_path`` (written atomically)."""
+    def speak(self, text: str, out_path: Path, *, language: str, voice: str | None = None,
+              style: str = "") -> Path:
+        """Speak ``text`` in ``language`` into a WAV file at ``out_path`` (written atomically), in
+        ``voice`` (one of ``voices``; None: the default) a little faster or slower for ``style``."""
+        variant = self.voice if voice is None else voice
+        if variant not in self.voices:
+            raise InputError(f"unknown voice {voice!r}; the voices are {', '.join(self.voices)}",
+                             code="unknown_voice", voice=voice)
         if len(text) > self.max_chars:
             raise InputError(f"{len(text)} chars > max_chars {self.max_chars}", code="narration_too_long")
+        rate, pitch = self._pace(style)
         started = time.perf_counter()
         with _lock:
             engine = _engine_for_this_process()
-            voice = _select_voice(engine, language)
-            pcm = self._synthesize(engine, text) if text.strip() else b""
+            name = _select_voice(engine, language, variant)
+            pcm = self._synthesize(engine, text, rate, pitch) if text.strip() else b""
             sample_rate = engine.sample_rate
         if not pcm:  # blank text (a pause) or text espeak has nothing to say for
             pcm = bytes(2 * int(sample_rate * _SILENCE_SECONDS))
@@ -111,17 +138,27 @@ class EspeakNarrator:
             "narration_done",
             provider=self.name,
             language=language,
-            voice=voice,
+            voice=name,
+            rate_wpm=rate,
+            pitch=pitch,
             chars=len(text),
             audio_seconds=round(len(pcm) / 2 / sample_rate, 2),
             duration_ms=ms_since(started),
         )
         return out_path
 
-    def _synthesize(self, engine: _Engine, text: str) -> bytes:
+    def _pace(self, style: str) -> tuple[int, int]:
+        """(words per minute, pitch) for ``style``: the first matching entry of ``_STYLE_PACE``."""
+        words = style.lower()
+        for keys, factor, change in _STYLE_PACE:
+            if any(key in words for key in keys):
+                return (min(450, max(80, round(self.rate_wpm * factor))), min(100, max(0, self.pitch + change)))
+        return self.rate_wpm, self.pitch
+
+    def _synthesize(self, engine: _Engine, text: str, rate: int, pitch: int) -> bytes:
         lib = engine.lib
-        lib.espeak_SetParameter(_PARAM_RATE, self.rate_wpm, 0)
-        lib.espeak_SetParameter(_PARAM_PITCH, self.pitch, 0)
+        lib.espeak_SetParameter(_PARAM_RATE, rate, 0)
+        lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
         data = text.replace("\0", " ").encode("utf-8", "replace")
         _chunks.clear()
         try:
@@ -183,13 +220,22 @@ def _load_library() -> tuple[ctypes.CDLL, str]:
     return lib, data_path
 
 
-def _select_voice(engine: _Engine, language: str) -> str:
-    """Make the voice for ``language`` current (call with ``_lock`` held); return its name."""
+def _select_voice(engine: _Engine, language: str, variant: str = "default") -> str:
+    """Make the voice for ``language`` in ``variant`` current (call with ``_lock`` held); return
+    its name ("ru", "en-us+f2")."""
     code = (language or "").strip().lower().replace("_", "-")
     primary = primary_subtag(code)
+    suffix = ""
+    if variant != "default":
+        # eSpeak falls back to the plain voice, silently, for a variant it does not have
+        if not (Path(engine.data_path) / "voices" / "!v" / variant).is_file():
+            raise NotAvailableOffline(f"espeak has no voice variant {variant!r}", code="not_available_offline",
+                                      voice=variant)
+        suffix = f"+{variant}"
     for name in dict.fromkeys((_VOICES.get(code, code), _VOICES.get(primary, primary))):
         if not name or not name.isascii():
             continue
+        name += suffix
         if name == engine.voice:
             return name
         if engine.lib.espeak_SetVoiceByName(name.encode("ascii")) == _EE_OK:

@@ -38,6 +38,7 @@ class Entities:
         self._state = threading.RLock()
         self._users: dict[int, dict] = {}
         self._blocked: set[int] = set()
+        self._no_voice: set[int] = set()  # users whose privacy settings refuse voice notes
         self._block_on: dict[int, str] = {}  # user -> the method whose next call to their chat blocks
         self._messages: dict[tuple[int, int], dict] = {}  # (chat_id, message_id) -> message
         self._formats: dict[tuple[int, int], tuple] = {}  # (chat_id, message_id) -> formatting of its text
@@ -78,6 +79,12 @@ class Entities:
                 self._block_on[user_id] = on.lower()
 
     block = block_user  # the name tests used first
+
+    def forbid_voice_messages(self, user_id: int, forbidden: bool = True) -> None:
+        """The user's privacy settings refuse voice notes (a Premium option): ``sendVoice``
+        to them answers 400 VOICE_MESSAGES_FORBIDDEN."""
+        with self._state:
+            (self._no_voice.add if forbidden else self._no_voice.discard)(user_id)
 
     def unblock_user(self, user_id: int) -> None:
         """The user unblocks the bot."""

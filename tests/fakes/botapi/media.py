@@ -71,6 +71,37 @@ def video_info(data: bytes) -> dict:
         return {"duration": 0, "width": 0, "height": 0}
 
 
+def audio_info(data: bytes) -> dict:
+    """What the server reads from an uploaded voice note: its whole seconds (0 if unreadable)."""
+    import av
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            return {"duration": round((container.duration or 0) / av.time_base)}
+    except (av.FFmpegError, OSError, ValueError):
+        return {"duration": 0}
+
+
+def voice_kind(data: bytes) -> str | None:
+    """The MIME type of a file ``sendVoice`` plays as a voice note (OGG/Opus, MP3, M4A);
+    None for anything else, which the server sends as a document instead."""
+    if data[:4] == b"OggS" and b"OpusHead" in data[:128]:
+        return "audio/ogg"
+    if data[:3] == b"ID3" or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "audio/mpeg"
+    if data[4:8] == b"ftyp" and data[8:11] in (b"M4A", b"mp4", b"iso"):
+        return "audio/mp4"
+    return None
+
+
+def document_mime(data: bytes) -> str:
+    """The MIME type the server gives an uploaded file it keeps as a document."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/x-wav"
+    if data[:4] == b"OggS":
+        return "audio/ogg"
+    return "application/octet-stream"
+
+
 _KINDS = (  # magic bytes -> the folder and extension api.telegram.org uses
     (lambda d: d[:4] == b"OggS", "voice", ".oga"),
     (lambda d: d[:8] == b"\x89PNG\r\n\x1a\n", "photos", ".png"),

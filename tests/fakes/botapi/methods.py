@@ -7,13 +7,17 @@ server's: an edit that changes nothing is "message is not modified", an edit or 
 a message that is not there (never was, or was deleted) is "message to edit/delete not
 found", a callback query answered twice or after ``query_age_limit`` seconds is "query is
 too old…", and every send and edit to a user who blocked the bot is 403 "Forbidden: bot
-was blocked by the user" (deleting the bot's own messages there still works).
+was blocked by the user" (deleting the bot's own messages there still works). A voice note
+that is not OGG/Opus, MP3 or M4A arrives as a document; one sent by the file_id of another
+kind of file is "type of file mismatch"; one to a user whose privacy settings refuse voice
+notes (``forbid_voice_messages``) is VOICE_MESSAGES_FORBIDDEN.
 """
 
 from __future__ import annotations
 
 import re
 
+from tests.fakes.botapi import media
 from tests.fakes.botapi.entities import Entities
 from tests.fakes.botapi.text import caption_text, check_markup, inline_keyboard, message_text
 from tests.fakes.botapi.wire import MAX_DOWNLOAD, NOT_MODIFIED, bad
@@ -136,6 +140,33 @@ class BotMethods(Entities):
 
     def _api_sendDocument(self, params, files):
         return self._send_file("document", params, files)
+
+    def _api_sendVoice(self, params, files):
+        """A voice note: OGG/Opus, MP3 or M4A plays as one; any other file becomes a
+        document, as on the real server. A file_id must be a voice note's."""
+        chat_id = self._target(params)
+        data, file_id = self._file(files, "voice", params.get("voice"))
+        check_markup(params.get("reply_markup"))
+        caption, formatting = caption_text(params)
+        with self._state:
+            if chat_id in self._no_voice:
+                raise bad("VOICE_MESSAGES_FORBIDDEN")
+        if file_id is not None and not self.files[file_id]["path"].startswith("voice/"):
+            raise bad("type of file mismatch")
+        mime = media.voice_kind(data)
+        if mime is None:  # not a voice note: the server keeps it as a document
+            content = {"document": {**self._stored_file("document", data, file_id, params),
+                                    "mime_type": media.document_mime(data)}}
+            return self._new_message(chat_id, params, formatting, **content, **_caption(caption))
+        if file_id is None:
+            file_id = f"voice-{next(self._ids)}"
+            self.add_file(file_id, data, file_path=media.file_path(data, next(self._ids), "voice"))
+        entry = self.files[file_id]
+        duration = params.get("duration")
+        voice = {"file_id": file_id, "file_unique_id": entry["unique_id"],
+                 "duration": duration if duration is not None else media.audio_info(data)["duration"],
+                 "mime_type": mime, "file_size": entry["size"]}
+        return self._new_message(chat_id, params, formatting, voice=voice, **_caption(caption))
 
     def _send_file(self, kind: str, params: dict, files: dict) -> dict:
         chat_id = self._target(params)
