@@ -193,3 +193,37 @@ def test_a_revision_the_writer_cannot_make_keeps_the_script_and_says_so(tmp_path
     assert second.notice == "revision_failed" and second.script.to_dict() == before, "the script is kept"
     assert job.revisions == 0 and job.edits_done == 1 and job.status.value == "done"
     assert any(h["event"] == "edit_failed" and h["code"] == "safety_rejected" for h in job.history)
+
+
+class _RedoThenApprove:
+    """Approvals that, once the pictures are shown, ask for picture 2 again and approve
+    everything at the same moment (✅ pressed while the redo is being made)."""
+
+    def __init__(self) -> None:
+        self.previews = []
+
+    def request(self, job, preview) -> None:
+        self.previews.append(preview)
+
+    def state(self, job, kind: str):
+        return True
+
+    def edits(self, job):
+        shown = any(p.kind == "pictures" for p in self.previews)
+        return [Edit("pictures", "redo", items={1: ""})] if shown else []
+
+
+def test_pictures_approved_while_a_redo_is_made_are_not_asked_again(tmp_path):
+    from storyreel.pipeline.runner import Pipeline
+    from storyreel.providers.factory import build_providers
+
+    settings = Settings(_env_file=None, segment_count=6, segment_seconds=1.0, video_short_side=90,
+                        work_dir=tmp_path / "work", providers="script=local,pictures=local,motion=local,speech=local",
+                        min_free_disk_mb=0)
+    asked = _RedoThenApprove()
+    pipeline = Pipeline(settings, build_providers(settings), approvals=asked)
+    job = pipeline.new_job("a video about the moon")
+    pipeline.run(job, lambda j, o: None)
+    assert [p.kind for p in asked.previews] == ["script", "pictures", "clips"], "no second pictures question"
+    assert [s.picture_version for s in job.segments] == [0, 1, 0, 0, 0, 0]
+    assert job.redos == 1 and job.status.value == "done"

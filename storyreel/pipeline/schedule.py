@@ -162,6 +162,8 @@ class _Production:
                 continue
             if not flow.needs_request(job, kind):
                 continue
+            if job.rounds.get(kind) and flow.approved(job, kind):
+                continue  # approved while the redo was being made: nothing left to ask
             shown = job.redone.get(kind) if job.rounds.get(kind) else [s.index for s in segs[:count]]
             if shown and all(_done(getattr(segs[i], attr)) for i in shown):
                 flow.request(job, Preview(kind, files=[Path(getattr(segs[i], attr)) for i in shown],
