@@ -92,6 +92,9 @@ def make_cmd(prompt, yes, out, segments, seconds, script_file, voice_file, lang,
                      music, subtitles, providers_spec, verbose, started, choices)
     except CommandFailed as failure:
         exit_with(failure)
+    except KeyboardInterrupt:  # before the job began: nothing to clean up
+        click.echo("storyreel: interrupted.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception:  # a bug of ours: the user gets one line, the log (-v) the traceback
         structlog.get_logger(__name__).exception("unexpected_error")
         click.echo(f"storyreel: {message('internal')}", err=True)
@@ -159,6 +162,15 @@ def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, as
     except StoryReelError as exc:
         raise failure_for(exc) from None
     out_path = out_path or _check_output(Path(f"storyreel-{job.job_id[:8]}.mp4"))
+    def stop(signum, frame) -> None:
+        # Ctrl-C or SIGTERM sets the job's cancel flag: the pipeline stops at its next
+        # check and deletes the job's files. Raising here instead could land while a
+        # progress bar holds its lock, and the clean-up would wait for it for ever.
+        if interrupted.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        interrupted.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         outcome = pipeline.run(job, _deliver_to(out_path), script_text=script_text)
     except KeyboardInterrupt:
@@ -168,11 +180,17 @@ def _make(prompt, yes, out, segments, seconds, script_file, voice_file, lang, as
         return EXIT_INTERRUPTED
     except JobCancelled:
         progress.close()
+        if interrupted.is_set():
+            click.echo("storyreel: interrupted; the job's files were deleted.", err=True)
+            return EXIT_INTERRUPTED
         click.echo(f"storyreel: {message('cancelled')}", err=True)
         return EXIT_FAILED
     except StoryReelError as exc:
         progress.close()
         raise failure_for(exc) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     progress.close()
     wall = time.perf_counter() - started
     click.echo(

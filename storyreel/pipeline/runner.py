@@ -107,6 +107,7 @@ class Pipeline:
             if not produce(self.stages, self.flow, job, wait=wait):
                 return None
             outcome = self.stages.assemble(job)
+            self.calls.stop.check()  # cancelled or stopped while FFmpeg ran: nothing is delivered
             deliver(job, outcome)
             note(job, "job_done", duration_ms=ms_since(started), size=outcome.size, cost=job.cost)
             self.recorder.set_status(job, JobStatus.DONE)
