@@ -14,18 +14,9 @@ from telegram import Update
 from telegram.error import BadRequest
 
 from storyreel.bot.client import TelegramClient
-from storyreel.bot.preferences import (
-    Preferences,
-    PreferenceStore,
-    job_fields,
-    on_button,
-    on_photo,
-    open_menu,
-    parse_callback,
-    play_sample,
-    token,
-)
+from storyreel.bot.preferences import Preferences, PreferenceStore, job_fields
 from storyreel.bot.services import Services
+from storyreel.bot.settings_menu import on_button, on_photo, open_menu, parse_callback, play_sample, token
 from storyreel.bot.texts import text, ui_language
 from storyreel.media.narration import write_wav
 from storyreel.models import Aspect

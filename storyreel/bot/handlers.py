@@ -22,13 +22,13 @@ from telegram import Message, Update, User
 from ..errors import StoryReelError, UserBlocked
 from ..log import ms_since
 from ..messages import message, message_for
+from ..models import Job
 from ..pipeline.capacity import estimate_seconds
+from ..pipeline.edits import accept, read_reply
 from ..pipeline.ledger import add_cost, cost_entry
 from ..pipeline.runner import Pipeline
 from ..providers.base import metered
-from ..models import Job
-from ..pipeline.edits import accept, read_reply
-from . import preferences
+from . import preferences, settings_menu
 from .jobs import close_buttons, parse_callback, queue_edit, queued_edits, stop_job, user_blocked
 from .services import Services
 from .texts import text, ui_language
@@ -82,7 +82,7 @@ def _on_message(s: Services, msg: Message) -> None:
         elif command == "/cancel":
             _cancel_all(s, msg.from_user.id, chat, lang)
         elif command == "/settings":
-            preferences.open_menu(s, msg, lang)
+            settings_menu.open_menu(s, msg, lang)
         elif command.startswith("/"):
             s.client.send_message(chat, text("help", lang, limit=s.settings.max_prompt_chars))
         elif (gate := _open_gate(s, msg.from_user.id)) is not None:
@@ -92,7 +92,7 @@ def _on_message(s: Services, msg: Message) -> None:
     elif msg.voice is not None or msg.audio is not None:
         _on_voice(s, msg, lang)
     elif msg.photo:
-        preferences.on_photo(s, msg, lang)  # the reference picture, or a hint where to choose it
+        settings_menu.on_photo(s, msg, lang)  # the reference picture, or a hint where to choose it
     else:
         s.client.send_message(chat, text("unsupported", lang))
 
@@ -204,7 +204,7 @@ def _on_button(s: Services, update: Update) -> None:
     cq = update.callback_query
     lang = _lang(cq.from_user)
     if (cq.data or "").startswith("st:"):
-        preferences.on_button(s, cq, lang)
+        settings_menu.on_button(s, cq, lang)
         return
     press = parse_callback(cq.data)
     job = s.store.load(press.job_id) if press else None
