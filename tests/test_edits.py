@@ -3,6 +3,8 @@ choices mean for the estimate and for which segments are animated by the paid mo
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -196,11 +198,11 @@ def test_a_revision_the_writer_cannot_make_keeps_the_script_and_says_so(tmp_path
 
 
 class _RedoThenApprove:
-    """Approvals that, once the pictures are shown, ask for picture 2 again and approve
-    everything at the same moment (✅ pressed while the redo is being made)."""
+    """Approvals that approve everything at once and, once the clip of picture 2 is being
+    made, ask for picture 2 again (a redo that arrives after the ✅)."""
 
-    def __init__(self) -> None:
-        self.previews = []
+    def __init__(self, animator) -> None:
+        self.previews, self.animator = [], animator
 
     def request(self, job, preview) -> None:
         self.previews.append(preview)
@@ -209,21 +211,40 @@ class _RedoThenApprove:
         return True
 
     def edits(self, job):
-        shown = any(p.kind == "pictures" for p in self.previews)
-        return [Edit("pictures", "redo", items={1: ""})] if shown else []
+        return [Edit("pictures", "redo", items={1: ""})] if 1 in self.animator.started else []
 
 
-def test_pictures_approved_while_a_redo_is_made_are_not_asked_again(tmp_path):
+class _SlowAnimator:
+    """The offline animator, a little slower, noting which picture each clip was made from."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.model = inner, inner.name, inner.model
+        self.concurrency = getattr(inner, "concurrency", 2)
+        self.started: list[int] = []
+        self.pictures: dict[int, list[str]] = {}
+
+    def animate(self, picture, segment, out_path, fmt, **kw):
+        self.started.append(segment.index)
+        self.pictures.setdefault(segment.index, []).append(Path(picture).name)
+        time.sleep(0.3)  # the redo arrives while this clip is being made
+        return self.inner.animate(picture, segment, out_path, fmt, **kw)
+
+
+def test_a_redo_asked_while_its_clip_is_made_waits_and_the_clip_follows_the_new_picture(tmp_path):
     from storyreel.pipeline.runner import Pipeline
     from storyreel.providers.factory import build_providers
 
     settings = Settings(_env_file=None, segment_count=6, segment_seconds=1.0, video_short_side=90,
                         work_dir=tmp_path / "work", providers="script=local,pictures=local,motion=local,speech=local",
                         min_free_disk_mb=0)
-    asked = _RedoThenApprove()
-    pipeline = Pipeline(settings, build_providers(settings), approvals=asked)
+    providers = build_providers(settings)
+    providers.motion = animator = _SlowAnimator(providers.motion)
+    asked = _RedoThenApprove(animator)
+    pipeline = Pipeline(settings, providers, approvals=asked)
     job = pipeline.new_job("a video about the moon")
     pipeline.run(job, lambda j, o: None)
-    assert [p.kind for p in asked.previews] == ["script", "pictures", "clips"], "no second pictures question"
+    assert [p.kind for p in asked.previews] == ["script", "pictures", "clips"], "approved: not asked again"
     assert [s.picture_version for s in job.segments] == [0, 1, 0, 0, 0, 0]
+    assert animator.pictures[1] == ["001.png", "001_v1.png"], "the clip is made again, from the new picture"
+    assert job.segments[1].clip_version == 1 and job.segments[1].clip_path.endswith("001_v1.mp4")
     assert job.redos == 1 and job.status.value == "done"

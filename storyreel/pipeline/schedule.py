@@ -193,6 +193,8 @@ class _Production:
         if not self.previews:
             return
         for edit in self.flow.pending_edits(self.job):
+            if edit.kind in ("pictures", "clips") and any(self._busy(self.job.segments[i]) for i in edit.items):
+                break  # a step of its segment is running (a clip of the picture): the edit waits for it
             self.stages.apply_edit(self.job, edit, self.stages.edit_cost(self.job, edit))
             if edit.kind not in ("pictures", "clips"):
                 continue
@@ -214,6 +216,10 @@ class _Production:
 
     def _in_flight(self, seg: VideoSegment) -> bool:
         return any(s is seg and kind == "pictures" for kind, s, _lease in self.inflight.values())
+
+    def _busy(self, seg: VideoSegment) -> bool:
+        """A step of ``seg`` (its picture or its clip) is running."""
+        return any(s is seg for _kind, s, _lease in self.inflight.values())
 
     def _clip_allowed(self, seg: VideoSegment, pictures_ok: bool, clips_ok: bool) -> bool:
         if not (pictures_ok and _done(seg.picture_path)):
