@@ -225,6 +225,30 @@ class BotWorld:
     def job(self, job_id: str) -> dict:
         return json.loads(self.redis.get(f"storyreel:job:{job_id}"))
 
+    def job_of(self, user: int, timeout: float = 0.0) -> str:
+        """The id of ``user``'s job, looked for until ``timeout`` (once with none)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [j for j in self.job_ids() if self.job(j).get("user_id") == user]
+            if found:
+                return found[0]
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no job for user {user}")
+            time.sleep(0.05)
+
+    def wait_job(self, job_id: str, status: str, timeout: float = 30) -> dict:
+        """The job once its status is ``status`` (AssertionError after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while (job := self.job(job_id))["status"] != status:
+            assert time.monotonic() < deadline, job["status"]
+            time.sleep(0.05)
+        return job
+
+    def video(self, user: int, timeout: float = 90) -> BotCall:
+        """The video sent to ``user``."""
+        return self.tg.wait_for(lambda c: c.method == "sendVideo" and c.ok
+                                and str(c.params.get("chat_id")) == str(user), timeout)
+
     def job_dirs(self, host: int | None = None) -> list[Path]:
         """Job folders on ``host``'s disk, or on every host's."""
         folders = self.work_dirs if host is None else [self.work_dirs[host]]

@@ -109,3 +109,17 @@ def captured_logs():
         yield stream
     finally:
         structlog.configure(**saved)
+
+
+@pytest.fixture
+def bot_api(request):
+    """For the bot's end-to-end modules (``pytest.mark.usefixtures("bot_api")``): no Bot
+    API call of a scenario fails but those it provokes (``bot_api.allow``). The module's
+    ``world`` is watched, and each world a test makes can be (``bot_api.watch``)."""
+    from tests.botworld import BotApiCheck
+
+    check = BotApiCheck()
+    if "world" in request.fixturenames:
+        check.watch(request.getfixturevalue("world"))
+    yield check
+    check.check()

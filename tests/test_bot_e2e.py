@@ -16,10 +16,10 @@ import time
 import pytest
 
 from storyreel.media.ffmpeg import ffmpeg_binary
-from tests.botworld import BotApiCheck, BotWorld, quiet as _quiet
+from tests.botworld import BotWorld, quiet as _quiet
 from tests.fakes.telegram_server import sample_voice
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("bot_api")]
 
 _users = itertools.count(7001)
 
@@ -28,16 +28,6 @@ _users = itertools.count(7001)
 def world(tmp_path_factory):
     with BotWorld(tmp_path_factory.mktemp("bot"), db=11) as w:
         yield w
-
-
-@pytest.fixture(autouse=True)
-def bot_api(request):
-    """Every scenario: no Bot API call fails but those it provokes."""
-    check = BotApiCheck()
-    if "world" in request.fixturenames:
-        check.watch(request.getfixturevalue("world"))
-    yield check
-    check.check()
 
 
 @pytest.fixture
@@ -59,11 +49,6 @@ def _approve_all(world: BotWorld, user: int) -> None:
         world.press(user, world.wait_buttons(user, kind))
 
 
-def _video(world: BotWorld, user: int, timeout: float = 90):
-    return world.tg.wait_for(lambda c: c.method == "sendVideo" and c.ok
-                             and str(c.params.get("chat_id")) == str(user), timeout)
-
-
 def test_text_prompt_to_video_with_three_approvals(world, user):
     world.say(user, "A video about the history of coffee")
     world.wait_text(user, "Got it")
@@ -79,7 +64,7 @@ def test_text_prompt_to_video_with_three_approvals(world, user):
     clip_album = [c for c in world.tg.calls("sendMediaGroup", chat_id=user) if c.params["media"][0]["type"] == "video"]
     assert len(clip_album) == 1 and len(clip_album[0].params["media"]) == 3
     world.press(user, clips)
-    video = _video(world, user)
+    video = world.video(user)
     assert video.params["duration"] == 6 and video.params["supports_streaming"] is True
     assert "StoryReel" in video.params["caption"]
     assert video.result["video"]["duration"] == 6
@@ -117,7 +102,7 @@ def test_voice_note_is_heard_then_made(world, user, tmp_path):
     assert {"time", "little", "girl"} & set(heard.params["text"].lower().split()), heard.params["text"]
     assert world.tg.calls("getFile")
     _approve_all(world, user)
-    _video(world, user)
+    world.video(user)
 
 
 def test_voice_over_twenty_megabytes_is_refused_before_download(world, user):
@@ -361,7 +346,7 @@ def test_operator_reads_a_jobs_history_and_the_active_jobs(world, user):
     world.press(user, world.wait_buttons(user, "s"))
     world.press(user, world.wait_buttons(user, "p"))
     world.press(user, world.wait_buttons(user, "c"))
-    _video(world, user)
+    world.video(user)
     _quiet(world)
     code, out = cli("job", job_id)
     assert code == 0, out
@@ -397,18 +382,6 @@ def test_approval_timeout_survives_the_death_of_the_worker_that_asked(new_world)
 # ---- a cancel takes effect at once; Telegram's errors by kind ---------------------------------
 def _active(world: BotWorld, user: int) -> list[str]:
     return world.redis.zrange(f"storyreel:active:{user}", 0, -1)
-
-
-def _job_of(world: BotWorld, user: int) -> str:
-    return next(j for j in world.job_ids() if world.job(j)["user_id"] == user)
-
-
-def _wait_job(world: BotWorld, job_id: str, status: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while (job := world.job(job_id))["status"] != status:
-        assert time.monotonic() < deadline, job["status"]
-        time.sleep(0.05)
-    return job
 
 
 def _logged_once(world: BotWorld, event: str, user: int, timeout: float = 5.0) -> bool:
@@ -453,7 +426,7 @@ def test_cancel_then_a_new_prompt_at_once(world, user):
     assert cancelled.at - pressed_at < 2.0, f"'Cancelled' {cancelled.at - pressed_at:.2f} s after ❌"
     print(f"\n❌ → 'Cancelled': {cancelled.at - pressed_at:.3f} s")
     _approve_all(world, user)
-    _video(world, user)
+    world.video(user)
     _quiet(world)
     assert sum("Cancelled" in t for t in world.tg.texts(user)) == 1, "one 'Cancelled', from the handler"
     assert world.job_dirs() == []
@@ -480,11 +453,11 @@ def test_a_user_who_blocks_the_bot_mid_job(world, user, bot_api):
     bot_api.allow(("sendMediaGroup", "blocked by the user"))
     world.say(user, "A video about walls")
     script = world.wait_buttons(user, "s")
-    job_id = _job_of(world, user)
+    job_id = world.job_of(user)
     world.tg.block_user(user, on="sendMediaGroup")  # the first pictures are on their way
     world.press(user, script)
     refused = world.tg.wait_for(lambda c: c.status == 403 and c.params.get("chat_id") == user, 30)
-    job = _wait_job(world, job_id, "cancelled")
+    job = world.wait_job(job_id, "cancelled")
     _quiet(world)
     calls = world.tg.calls()
     after = [c.method for c in calls[calls.index(refused) + 1:] if str(c.params.get("chat_id")) == str(user)]
@@ -501,11 +474,11 @@ def test_a_reply_to_a_user_who_blocked_the_bot_ends_their_job(world, user, bot_a
     bot_api.allow(("sendMessage", "blocked by the user"))
     world.say(user, "A video about doors")
     world.wait_buttons(user, "s")
-    job_id = _job_of(world, user)
+    job_id = world.job_of(user)
     world.tg.block_user(user)
     world.send(world.tg.sticker_update(user, language_code="en"))  # sent before they blocked it
     refused = world.tg.wait_for(lambda c: c.status == 403 and c.params.get("chat_id") == user, 30)
-    _wait_job(world, job_id, "cancelled")
+    world.wait_job(job_id, "cancelled")
     _quiet(world)
     calls = world.tg.calls()
     assert [c for c in calls[calls.index(refused) + 1:] if str(c.params.get("chat_id")) == str(user)] == []
@@ -557,12 +530,12 @@ def test_a_user_who_blocks_the_bot_stops_the_paid_work(new_world, bot_api):
         world.say(user, "A video about dams")
         world.press(user, world.wait_buttons(user, "s"))
         pictures = world.wait_buttons(user, "p")
-        job_id = _job_of(world, user)
+        job_id = world.job_of(user)
         world.press(user, pictures)
         world.wait_text(user, "Making clips")
         world.tg.block_user(user, on="editMessageText")  # "Making clips: 1/6", as the first clip is in
         refused = world.tg.wait_for(lambda c: c.status == 403 and c.params.get("chat_id") == user, 60)
-        _wait_job(world, job_id, "cancelled")
+        world.wait_job(job_id, "cancelled")
         _quiet(world)
         calls = world.tg.calls()
         assert [c for c in calls[calls.index(refused) + 1:] if str(c.params.get("chat_id")) == str(user)] == []

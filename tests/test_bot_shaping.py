@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from tests.botworld import BotApiCheck, BotWorld
+from tests.botworld import BotWorld
 from tests.fakes.runway_server import FakeRunway
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("bot_api")]
 
 _users = itertools.count(9101)
 #: six 1-second segments; Runway bills 5 s a clip: 6 × $0.05 pictures + 6 × 5 × $0.05 clips
@@ -41,16 +41,6 @@ def world(tmp_path_factory, runway):
         yield w
 
 
-@pytest.fixture(autouse=True)
-def bot_api(request):
-    """Every scenario: no Bot API call fails but those it provokes."""
-    check = BotApiCheck()
-    if "world" in request.fixturenames:
-        check.watch(request.getfixturevalue("world"))
-    yield check
-    check.check()
-
-
 @pytest.fixture
 def new_world(tmp_path, bot_api):
     """A world of the test's own (Redis db 2), checked like the module's."""
@@ -62,26 +52,6 @@ def new_world(tmp_path, bot_api):
 @pytest.fixture
 def user() -> int:
     return next(_users)
-
-
-def _job_of(world: BotWorld, user: int) -> str:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        for job_id in world.job_ids():
-            if world.job(job_id).get("user_id") == user:
-                return job_id
-        time.sleep(0.05)
-    raise AssertionError(f"no job for user {user}")
-
-
-def _wait_job(world: BotWorld, job_id: str, status: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = world.job(job_id)
-        if job["status"] == status:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job never reached {status}: {world.job(job_id)['status']}")
 
 
 def _buttons(call) -> list[list[str]]:
@@ -100,7 +70,7 @@ def _created(runway: FakeRunway) -> int:
 
 def _finish(world: BotWorld, user: int) -> None:
     world.press(user, world.wait_buttons(user, "c"))
-    world.tg.wait_for(lambda c: c.method == "sendVideo" and c.ok and str(c.params.get("chat_id")) == str(user), 90)
+    world.video(user)
 
 
 def _asked_again(world: BotWorld, user: int, kind: str, before) -> object:
@@ -147,7 +117,7 @@ def test_the_script_is_edited_three_ways_before_it_is_approved(world, user):
     world.press(user, fourth)
     world.press(user, world.wait_buttons(user, "p"))
     _finish(world, user)
-    job = world.job(_job_of(world, user))
+    job = world.job(world.job_of(user, timeout=20))
     assert job["revisions"] == 3 and job["rounds"]["script"] == 3
     assert "Sentence number 6" in " ".join(s["text"] for s in job["script"]["segments"])
     assert len(job["script"]["segments"]) == 6, "the segment count is kept"
@@ -159,7 +129,7 @@ def test_pictures_two_and_four_are_redone_by_a_reply(world, runway, user):
     start = _created(runway)
     world.press(user, world.wait_buttons(user, "s"))
     gate = world.wait_buttons(user, "p")
-    _wait_job(world, _job_of(world, user), "awaiting_pictures_approval")
+    world.wait_job(world.job_of(user, timeout=20), "awaiting_pictures_approval", timeout=60)
     made = _picture_creates(runway, start)
     assert len(made) == 6
     # picture 1 first, with no reference; every later one carries it as the reference
@@ -181,7 +151,7 @@ def test_pictures_two_and_four_are_redone_by_a_reply(world, runway, user):
 
     world.press(user, again)
     _finish(world, user)
-    job = world.job(_job_of(world, user))
+    job = world.job(world.job_of(user, timeout=20))
     segs = job["segments"]
     assert [s["picture_version"] for s in segs] == [0, 1, 0, 1, 0, 0]
     final_pictures = {s["picture_task_id"] for s in segs}
@@ -208,9 +178,9 @@ def test_redo_refused_past_the_limit_and_past_the_cost_cap(new_world, runway):
         world.say(user, "A video about bridges")
         world.press(user, world.wait_buttons(user, "s"))
         gate = world.wait_buttons(user, "p")
-        job_id = _job_of(world, user)
+        job_id = world.job_of(user, timeout=20)
         assert world.job(job_id)["estimate"] == pytest.approx(ESTIMATE)
-        _wait_job(world, job_id, "awaiting_pictures_approval")
+        world.wait_job(job_id, "awaiting_pictures_approval", timeout=60)
 
         world.say(user, "2, 3, 4, 5")
         world.wait_text(user, "Only 3 pictures and clips can be redone per video (3 left)")
@@ -227,12 +197,12 @@ def test_stale_and_foreign_presses_on_the_new_buttons(world, user):
     world.say(user, "A video about owls")
     world.press(user, world.wait_buttons(user, "s"))
     gate = world.wait_buttons(user, "p")
-    _wait_job(world, _job_of(world, user), "awaiting_pictures_approval")
+    world.wait_job(world.job_of(user, timeout=20), "awaiting_pictures_approval", timeout=60)
     assert _buttons(gate)[1] == ["🔁 1", "🔁 2", "🔁 3", "🔁 4", "🔁 5"]
 
     foreign = world.press(user, gate, "rd", number=2, as_user=next(_users))
     assert world.wait_answer(foreign) == "This button belongs to someone else's video."
-    job_id = _job_of(world, user)
+    job_id = world.job_of(user, timeout=20)
     garbage = world.tg.callback_update(user, f"rd:{job_id}:p:0:x", gate.result["message_id"], language_code="en")
     world.send(garbage)
     assert world.wait_answer(garbage) == "This button is no longer active."
@@ -256,8 +226,8 @@ def test_a_worker_killed_during_a_redo_pays_for_nothing_twice(new_world):
         world.say(user, "A video about glaciers")
         world.press(user, world.wait_buttons(user, "s"))
         gate = world.wait_buttons(user, "p")
-        job_id = _job_of(world, user)
-        _wait_job(world, job_id, "awaiting_pictures_approval", timeout=90)
+        job_id = world.job_of(user, timeout=20)
+        world.wait_job(job_id, "awaiting_pictures_approval", timeout=90)
         before = _created(runway)
         world.say(user, "3")
         deadline = time.monotonic() + 30
@@ -309,13 +279,12 @@ def test_settings_chosen_in_the_menu_shape_the_video(new_world):
         assert world.tg.message(user, mid)["text"] == shown, "a stale press changes nothing"
         world.say(user, "A video about tall ships")
         world.wait_text(user, "Got it")
-        job_id = _job_of(world, user)
+        job_id = world.job_of(user, timeout=20)
         job = world.job(job_id)
         assert (job["segment_count"], job["segment_seconds"], job["aspect"]) == (6, 5.0, "9:16")
         for kind in "spc":
             world.press(user, world.wait_buttons(user, kind, timeout=120))
-        video = world.tg.wait_for(lambda c: c.method == "sendVideo" and c.ok
-                                  and str(c.params.get("chat_id")) == str(user), 180)
+        video = world.video(user, 180)
         assert (video.params["width"], video.params["height"]) == (720, 1280)
         assert (video.result["video"]["width"], video.result["video"]["height"]) == (720, 1280)
         assert video.result["video"]["duration"] == 30
@@ -360,8 +329,8 @@ def test_the_persons_own_photo_is_every_pictures_reference(world, runway, user):
     world.say(user, "A video about a red fox")
     world.press(user, world.wait_buttons(user, "s"))
     world.wait_buttons(user, "p")
-    job_id = _job_of(world, user)
-    job = _wait_job(world, job_id, "awaiting_pictures_approval")
+    job_id = world.job_of(user, timeout=20)
+    job = world.wait_job(job_id, "awaiting_pictures_approval", timeout=60)
     made = _picture_creates(runway, start)
     assert len(made) == 6 and all(len(b["referenceImages"]) == 1 for b in made), "picture 1 too follows the photo"
     sent = {b["referenceImages"][0]["uri"] for b in made}

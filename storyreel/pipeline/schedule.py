@@ -208,14 +208,9 @@ class _Production:
                     self.need_clips.append(seg)
 
     def _picture_allowed(self, seg: VideoSegment) -> bool:
-        """Picture 1 first when the others follow it; any picture once it exists."""
-        if seg.index == 0 or not waits_for_first(self.job.options):
-            return True
-        first = self.job.segments[0]
-        return _done(first.picture_path) and first not in self.need_pictures and not self._in_flight(first)
-
-    def _in_flight(self, seg: VideoSegment) -> bool:
-        return any(s is seg and kind == "pictures" for kind, s, _lease in self.inflight.values())
+        """Picture 1 first when the others follow it; any picture once it exists (a
+        picture being made, or redone, has no file recorded until it is done)."""
+        return seg.index == 0 or not waits_for_first(self.job.options) or _done(self.job.segments[0].picture_path)
 
     def _busy(self, seg: VideoSegment) -> bool:
         """A step of ``seg`` (its picture or its clip) is running."""
